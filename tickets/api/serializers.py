@@ -1,0 +1,34 @@
+from rest_framework import serializers
+
+from tickets.models import Attachment, Message, Ticket
+
+
+class AttachmentSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Attachment
+        fields = ["id", "filename", "content_type", "size", "sha256", "is_inline", "content_id"]
+
+
+class MessageSerializer(serializers.ModelSerializer):
+    attachments = AttachmentSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Message
+        fields = [
+            "id", "direction", "message_id", "in_reply_to", "from_address", "from_name", "to", "cc",
+            "subject", "sent_at", "received_at", "body_text", "is_auto", "auto_reason", "parse_status",
+            "parse_error", "attachments",
+        ]
+
+
+class TicketSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Ticket
+        fields = [
+            "id", "number", "subject", "status", "processed", "llm_response", "llm_sources", "draft_kind",
+            "is_auto", "full_name", "phone", "email", "company", "device_type", "device_serial",
+            "sentiment", "sentiment_score", "sentiment_backend", "summary", "priority", "intent",
+            "intent_confidence", "processing_error", "assignee", "contact", "created_at", "updated_at",
+            "first_response_at", "closed_at",
+        ]
+        read_only_fields = [f for f in fields if f not in ("llm_response", "status", "assignee", "priority")]

@@ -1,0 +1,208 @@
+"""Store and ingest one raw message: raw bytes first, then parse and thread.
+
+Guarantees:
+* the raw bytes are committed before parsing starts, so nothing received is lost;
+* the same message (same Message-ID, or same bytes when it has none) never makes a
+  second ticket, also when a previous run died between storing and parsing;
+* a message that cannot be parsed stays stored, marked ``failed`` for staff.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from dataclasses import dataclass
+
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from tickets.ingest.mime import ParsedMail, header_message_id, normalized_sha256, parse_mail
+from tickets.ingest.threading import normalize_subject, ticket_number_from_subject
+from tickets.models import Attachment, Contact, Message, OutboundEmail, Ticket
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class IngestResult:
+    message: Message
+    ticket: Ticket | None = None
+    created_ticket: bool = False
+    duplicate: bool = False
+    failed: bool = False
+
+
+def ingest_raw(raw: bytes, *, source: str = Message.Source.FILE, folder: str = "", uid: int | None = None) -> IngestResult:
+    """The one ingestion path for every mail that reaches us."""
+    message, fresh = store_raw(raw, source=source, folder=folder, uid=uid)
+    if not fresh and message.parse_status != Message.ParseStatus.PENDING:
+        return IngestResult(message=message, ticket=message.ticket, duplicate=True)
+    try:
+        return _parse_and_thread(message.pk)
+    except Exception as exc:  # noqa: BLE001 - any failure is recorded on the message, the run goes on
+        logger.exception("ingestion of message %s failed", message.pk)
+        Message.objects.filter(pk=message.pk).update(
+            parse_status=Message.ParseStatus.FAILED,
+            parse_error=f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc(limit=5)}"[:10000],
+        )
+        message.refresh_from_db()
+        return IngestResult(message=message, failed=True)
+
+
+def store_raw(raw: bytes, *, source: str, folder: str = "", uid: int | None = None) -> tuple[Message, bool]:
+    """Commit the raw bytes (or find the stored copy). Returns ``(message, created)``."""
+    message_id = header_message_id(raw)
+    existing = Message.objects.filter(message_id=message_id).only("id", "parse_status", "ticket_id").first()
+    if existing:
+        return existing, False
+    try:
+        with transaction.atomic():
+            message = Message.objects.create(
+                message_id=message_id,
+                raw=raw,
+                raw_sha256=normalized_sha256(raw),
+                size=len(raw),
+                source=source,
+                imap_folder=folder,
+                imap_uid=uid,
+            )
+        return message, True
+    except IntegrityError:  # a concurrent poller stored it first
+        return Message.objects.get(message_id=message_id), False
+
+
+def _parse_and_thread(message_pk: int) -> IngestResult:
+    from django.conf import settings
+
+    with transaction.atomic():
+        message = Message.objects.select_for_update().get(pk=message_pk)
+        if message.parse_status != Message.ParseStatus.PENDING:
+            return IngestResult(message=message, ticket=message.ticket, duplicate=True)
+        raw = bytes(message.raw)
+        if len(raw) > settings.MAIL_MAX_PARSE_BYTES:
+            raise ValueError(f"письмо слишком большое для разбора: {len(raw)} байт")
+        parsed = parse_mail(raw)
+        _fill_message(message, parsed)
+        ticket, created = _thread(message, parsed)
+        message.ticket = ticket
+        message.parse_status = Message.ParseStatus.PARSED
+        message.save()
+        _save_attachments(message, parsed)
+        if ticket is not None and not created and not parsed.is_auto:
+            _reopen(ticket)
+        if ticket is not None and not parsed.is_auto:
+            from tickets.jobs import enqueue_processing
+
+            transaction.on_commit(lambda: enqueue_processing(ticket.pk))
+    return IngestResult(message=message, ticket=ticket, created_ticket=created)
+
+
+def _fill_message(message: Message, parsed: ParsedMail) -> None:
+    message.direction = Message.Direction.INBOUND
+    message.in_reply_to = parsed.in_reply_to[:998]
+    message.references = " ".join(parsed.references)
+    message.from_address = parsed.from_address
+    message.from_name = parsed.from_name
+    message.to = ", ".join(parsed.to)
+    message.cc = ", ".join(parsed.cc)
+    message.reply_to = parsed.reply_to
+    message.subject = parsed.subject
+    message.sent_at = parsed.date
+    message.body_text = parsed.text
+    message.body_html = parsed.html
+    message.is_auto = parsed.is_auto
+    message.auto_reason = parsed.auto_reason[:64]
+    message.charset_note = "; ".join(parsed.notes)[:255]
+
+
+def _find_ticket(parsed: ParsedMail) -> Ticket | None:
+    """The ticket this mail continues: by In-Reply-To/References, then by the [#N] subject tag."""
+    ids = [i for i in [parsed.in_reply_to, *reversed(parsed.references)] if i]
+    if ids:
+        known = (
+            Message.objects.filter(message_id__in=ids, ticket__isnull=False)
+            .exclude(message_id=parsed.message_id)
+            .select_related("ticket")
+            .order_by("-received_at")
+            .first()
+        )
+        if known:
+            return known.ticket
+        reply = OutboundEmail.objects.filter(message_id__in=ids).select_related("ticket").first()
+        if reply:
+            return reply.ticket
+    number = ticket_number_from_subject(parsed.subject)
+    if number is not None:
+        return Ticket.objects.filter(number=number).first()
+    return None
+
+
+def _thread(message: Message, parsed: ParsedMail) -> tuple[Ticket | None, bool]:
+    ticket = _find_ticket(parsed)
+    if ticket is not None:
+        return ticket, False
+    contact = None
+    if parsed.from_address and not parsed.is_auto:
+        contact = _contact_for(parsed)
+    now = timezone.now()
+    ticket = Ticket.objects.create(
+        subject=normalize_subject(parsed.subject)[:998] or "(без темы)",
+        contact=contact,
+        email=parsed.from_address if "@" in parsed.from_address else "",
+        full_name=parsed.from_name,
+        is_auto=parsed.is_auto,
+        # Automatic mail that continues nothing is kept for the record but needs no work.
+        status=Ticket.Status.CLOSED if parsed.is_auto else Ticket.Status.NEW,
+        closed_at=now if parsed.is_auto else None,
+    )
+    return ticket, True
+
+
+def _contact_for(parsed: ParsedMail) -> Contact:
+    contact, created = Contact.objects.get_or_create(
+        email=parsed.from_address, defaults={"name": parsed.from_name}
+    )
+    if not created and parsed.from_name and not contact.name:
+        contact.name = parsed.from_name
+        contact.save(update_fields=["name", "updated_at"])
+    return contact
+
+
+def _reopen(ticket: Ticket) -> None:
+    """A customer's new mail on an existing ticket brings it back to staff."""
+    if ticket.status in (Ticket.Status.ANSWERED, Ticket.Status.CLOSED, Ticket.Status.DRAFT_READY):
+        ticket.status = Ticket.Status.CUSTOMER_REPLIED
+        ticket.closed_at = None
+        ticket.save(update_fields=["status", "closed_at", "updated_at"])
+
+
+def _save_attachments(message: Message, parsed: ParsedMail) -> None:
+    import hashlib
+
+    rows = []
+    for item in parsed.attachments:
+        digest = hashlib.sha256(item.payload).hexdigest()
+        attachment = Attachment(
+            message=message,
+            filename=item.filename,
+            content_type=item.content_type,
+            size=len(item.payload),
+            sha256=digest,
+            is_inline=item.is_inline,
+            content_id=item.content_id,
+        )
+        attachment.file.save(_storage_name(item.filename), ContentFile(item.payload), save=False)
+        rows.append(attachment)
+    if rows:
+        Attachment.objects.bulk_create(rows)
+
+
+def _storage_name(filename: str) -> str:
+    from django.utils.text import get_valid_filename
+
+    try:
+        name = get_valid_filename(filename)
+    except Exception:  # noqa: BLE001 - SuspiciousFileOperation for names like ".."
+        name = ""
+    return name[-120:] or "attachment.bin"

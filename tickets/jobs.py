@@ -1,0 +1,30 @@
+"""RQ jobs. They receive ids, not objects, and only call services."""
+
+import logging
+
+import django_rq
+from redis.exceptions import RedisError
+
+from tickets.models import Ticket
+
+logger = logging.getLogger(__name__)
+
+NLP_QUEUE = "nlp"
+
+
+def process_ticket(ticket_id: int) -> None:
+    from tickets.processing import ticket_process
+
+    ticket_process(ticket_id)
+
+
+def enqueue_processing(ticket_id: int) -> str | None:
+    """Queue a ticket for NLP/AI processing. Redis being down must not lose the ticket:
+    the error is written on the ticket (staff see it) and ``poll_mailbox`` re-queues it."""
+    try:
+        job = django_rq.get_queue(NLP_QUEUE).enqueue(process_ticket, ticket_id, job_timeout=600)
+    except (RedisError, OSError) as exc:
+        logger.error("could not queue ticket %s for processing: %s", ticket_id, exc)
+        Ticket.objects.filter(pk=ticket_id).update(processing_error=f"Очередь обработки недоступна: {exc}")
+        return None
+    return job.id
