@@ -27,7 +27,10 @@ def _with_db(url: str, db: int) -> str:
     return urlunsplit(parts._replace(path=f"/{db}"))
 
 
-TEST_REDIS_URL = _with_db(REDIS_URL, 13)
+# Parallel test runs (several checkouts, CI beside a developer) pick their own names.
+TEST_REDIS_URL = _with_db(REDIS_URL, int(os.environ.get("TEST_REDIS_DB", "13")))
+if os.environ.get("TEST_DATABASE_NAME"):
+    DATABASES["default"]["TEST"] = {"NAME": os.environ["TEST_DATABASE_NAME"]}  # noqa: F405
 for queue in RQ_QUEUES.values():
     queue["URL"] = TEST_REDIS_URL
 CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [TEST_REDIS_URL]}}}

@@ -28,3 +28,20 @@ def enqueue_processing(ticket_id: int) -> str | None:
         Ticket.objects.filter(pk=ticket_id).update(processing_error=f"Очередь обработки недоступна: {exc}")
         return None
     return job.id
+
+
+def draft_ticket(ticket_id: int) -> None:
+    from knowledge.drafting import ticket_draft
+
+    ticket_draft(ticket_id)
+
+
+def enqueue_draft(ticket_id: int) -> str | None:
+    """Queue the AI draft for a ticket (after NLP); failures are written on the ticket."""
+    try:
+        job = django_rq.get_queue(NLP_QUEUE).enqueue(draft_ticket, ticket_id, job_timeout=600)
+    except (RedisError, OSError) as exc:
+        logger.error("could not queue draft for ticket %s: %s", ticket_id, exc)
+        Ticket.objects.filter(pk=ticket_id).update(processing_error=f"Очередь черновиков недоступна: {exc}")
+        return None
+    return job.id
