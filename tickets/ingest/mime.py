@@ -102,50 +102,46 @@ def _ids(value: str) -> list[str]:
 # --- text decoding -----------------------------------------------------------------------
 
 def _cyrillic_score(text: str) -> float:
-    """How much ``text`` looks like Russian: share of common lowercase letters among Cyrillic ones."""
-    cyr = sum(1 for ch in text if ch in _RUSSIAN_ALL)
-    if not cyr:
+    """How much ``text`` looks like Russian: share of common lowercase Russian letters among
+    all non-ASCII characters (mojibake brings box-drawing signs and capitals)."""
+    non_ascii = sum(1 for ch in text if ord(ch) > 127)
+    if not non_ascii:
         return 0.0
     common = sum(1 for ch in text if ch in _RUSSIAN_COMMON)
-    return common / cyr + min(cyr, 50) / 1000  # tie-break towards more Cyrillic
+    return common / non_ascii + min(non_ascii, 50) / 1000  # tie-break towards more letters
 
 
 def decode_bytes(data: bytes, declared: str | None = None) -> tuple[str, str]:
     """Decode ``data`` sensibly; return ``(text, note)`` where ``note`` explains any repair.
 
-    The declared charset is trusted when it decodes cleanly and is not plain ASCII holding
-    8-bit bytes. Otherwise: UTF-8 if the bytes are valid UTF-8, else the better of
-    cp1251/KOI8-R by Russian letter statistics, else charset-normalizer's guess.
+    * ASCII is ASCII.
+    * Valid UTF-8 with multi-byte sequences is UTF-8, whatever was declared: legacy
+      Cyrillic text is practically never valid UTF-8 by accident.
+    * A declared charset that decodes cleanly is trusted, except plain ASCII holding
+      8-bit bytes, and cp1251/KOI8-R, which decode anything and are checked against
+      each other by Russian letter statistics.
+    * Otherwise charset-normalizer guesses.
     """
-    declared_norm = (declared or "").strip().strip('"').lower()
-    codec = _CHARSET_ALIASES.get(declared_norm, declared_norm or None)
     if not data:
         return "", ""
-    is_ascii = data.isascii()
-    if codec and codec not in ("utf-8", "cp1251", "koi8-r") or is_ascii:
-        if is_ascii:
-            return data.decode("ascii"), ""
+    if data.isascii():
+        return data.decode("ascii"), ""
+    declared_norm = (declared or "").strip().strip('"').lower()
+    codec = _CHARSET_ALIASES.get(declared_norm, declared_norm or None)
+    try:
+        text = data.decode("utf-8")
+        return text, "" if codec == "utf-8" else f"кодировка определена: utf-8 (заявлена {declared_norm or 'нет'})"
+    except UnicodeDecodeError:
+        pass
+    if codec and codec not in ("utf-8", "cp1251", "koi8-r"):
         try:
             return data.decode(codec), ""
         except (LookupError, UnicodeDecodeError):
             pass
-    candidates: dict[str, str] = {}
-    if codec:
-        try:
-            candidates[codec] = data.decode(codec)
-        except (LookupError, UnicodeDecodeError):
-            pass
-    try:
-        utf = data.decode("utf-8")
-        if codec in (None, "utf-8") or codec not in candidates:
-            return utf, "" if codec == "utf-8" else f"кодировка определена: utf-8 (заявлена {declared_norm or 'нет'})"
-        candidates["utf-8"] = utf
-    except UnicodeDecodeError:
-        pass
-    for alt in ("cp1251", "koi8-r"):
-        if alt not in candidates:
-            candidates[alt] = data.decode(alt, errors="replace")
-    best = max(candidates, key=lambda name: _cyrillic_score(candidates[name]) - candidates[name].count("\ufffd") / 100)
+    candidates = {alt: data.decode(alt, errors="replace") for alt in ("cp1251", "koi8-r")}
+    best = max(candidates, key=lambda name: _cyrillic_score(candidates[name]))
+    if codec in candidates and _cyrillic_score(candidates[codec]) >= _cyrillic_score(candidates[best]) - 0.05:
+        best = codec
     if _cyrillic_score(candidates[best]) < 0.5:
         guess = _charset_normalizer_guess(data)
         if guess:
@@ -192,22 +188,26 @@ def _clip(value: str, limit: int) -> str:
 # --- headers -----------------------------------------------------------------------------
 
 def _header(msg: EmailMessage, name: str) -> str:
-    """A header as text, never raising on malformed values."""
+    """A header as text, never raising on malformed values.
+
+    Raw 8-bit bytes in a header (common with Russian mailers) reach us surrogate-escaped
+    in ``raw_items()``; ``policy.default`` would turn them into U+FFFD, so those are
+    decoded here with charset detection instead.
+    """
     try:
-        value = msg.get(name)
-    except Exception:  # noqa: BLE001 - policy.default raises on some broken headers
-        value = None
-    if value is None:
-        try:  # fall back to the raw header line
-            raw_items = [v for k, v in msg.raw_items() if k.lower() == name.lower()]
-            value = raw_items[0] if raw_items else ""
-        except Exception:  # noqa: BLE001
-            value = ""
-    try:
-        text = str(value)
+        raw_value = next((v for k, v in msg.raw_items() if k.lower() == name.lower()), None)
     except Exception:  # noqa: BLE001
-        text = ""
-    return _clean(_fix_header_text(text)).strip()
+        raw_value = None
+    if raw_value is None:
+        return ""
+    if isinstance(raw_value, str) and any("\udc80" <= ch <= "\udcff" for ch in raw_value):
+        text = _fix_header_text(re.sub(r"\r?\n[ \t]+", " ", raw_value))
+    else:
+        try:
+            text = str(msg.get(name))
+        except Exception:  # noqa: BLE001 - policy.default raises on some broken headers
+            text = _fix_header_text(str(raw_value))
+    return _clean(text).strip()
 
 
 def _addresses(msg: EmailMessage, name: str) -> list[tuple[str, str]]:
@@ -345,7 +345,10 @@ def _walk(msg: EmailMessage, mail: ParsedMail, body_parts: dict, depth: int = 0)
     except Exception:  # noqa: BLE001
         parts = []
     ctype = msg.get_content_type()
-    if ctype == "message/rfc822" or (ctype.startswith("message/") and depth == 0 and parts):
+    if ctype in ("message/delivery-status", "message/disposition-notification", "text/rfc822-headers"):
+        body_parts.setdefault("report", []).append(_report_text(msg))
+        return
+    if ctype in ("message/rfc822", "message/global"):
         inner = parts[0] if parts else None
         if inner is not None:
             _forwarded(inner, mail, depth)
@@ -356,9 +359,6 @@ def _walk(msg: EmailMessage, mail: ParsedMail, body_parts: dict, depth: int = 0)
     if msg.is_multipart():
         for part in parts:
             _walk(part, mail, body_parts, depth)
-        return
-    if ctype in ("message/delivery-status", "message/disposition-notification", "text/rfc822-headers"):
-        body_parts.setdefault("report", []).append(_part_text(msg, mail.notes))
         return
     inline_text = ctype in ("text/plain", "text/html") and (msg.get_content_disposition() or "") != "attachment"
     if _is_attachment(msg) and not inline_text:
@@ -372,6 +372,14 @@ def _walk(msg: EmailMessage, mail: ParsedMail, body_parts: dict, depth: int = 0)
         body_parts.setdefault("html", []).append(_part_text(msg, mail.notes))
     elif msg.get_content_maintype() == "text" or ctype == "application/octet-stream" and depth == 0:
         body_parts.setdefault("plain", []).append(_part_text(msg, mail.notes))
+
+
+def _report_text(part: EmailMessage) -> str:
+    """Delivery-status parts are parsed into header blocks; give staff their text."""
+    payload = part.get_payload()
+    if isinstance(payload, list):
+        return _clean("\n\n".join(str(block).strip() for block in payload))
+    return _clean(str(payload))
 
 
 def _forwarded(inner: EmailMessage, mail: ParsedMail, depth: int) -> None:
@@ -401,11 +409,41 @@ def _choose_text(body_parts: dict) -> str:
     return "\n\n".join(body_parts.get("report", [])).strip()
 
 
+_HEADER_LINE_RE = re.compile(rb"^[A-Za-z][A-Za-z0-9-]{1,60}:[ \t]")
+
+
+def _recover(raw: bytes) -> tuple[EmailMessage, str]:
+    """A mail whose first line is not a header: skip junk before the headers (a pasted
+    "Original message" line, a mangled first header), or keep it as headerless text.
+    Binary data that is not text at all is refused."""
+    lines = raw.splitlines(keepends=True)
+    offset = 0
+    for line in lines[:50]:
+        if _HEADER_LINE_RE.match(line) and line.split(b":", 1)[0].lower() in _KNOWN_HEADERS:
+            msg = email.message_from_bytes(raw[offset:], policy=_POLICY)
+            if msg.keys():
+                return msg, f"заголовки найдены после {offset} байт мусора в начале"
+        offset += len(line)
+    sample = raw[:4096]
+    control = sum(1 for b in sample if b < 9 or 13 < b < 32 or b == 127)
+    if not sample.strip() or control > len(sample) * 0.05:
+        raise ValueError("не найдено ни одного заголовка и данные не похожи на текст: это не письмо RFC 822")
+    msg = email.message_from_bytes(b"Content-Type: text/plain\n\n" + raw, policy=_POLICY)
+    return msg, "письмо без заголовков: сохранено как текст"
+
+
+_KNOWN_HEADERS = {
+    b"from", b"to", b"cc", b"subject", b"date", b"message-id", b"return-path", b"received",
+    b"mime-version", b"content-type", b"reply-to", b"sender", b"delivered-to", b"x-mailer",
+}
+
+
 def parse_mail(raw: bytes) -> ParsedMail:
     """Parse raw RFC 822 bytes. Raises only when the bytes are not a message at all."""
     msg = email.message_from_bytes(raw, policy=_POLICY)
-    if not msg.keys() and not msg.get_payload():
-        raise ValueError("нет ни заголовков, ни тела: это не письмо")
+    recovery_note = ""
+    if not msg.keys():
+        msg, recovery_note = _recover(raw)
     message_id = _clip(_first_id(_header(msg, "Message-ID")), 998) or derive_message_id(raw)
     senders = _addresses(msg, "From") or _addresses(msg, "Sender") or _addresses(msg, "Return-Path")
     from_name, from_address = senders[0] if senders else ("", "")
@@ -423,6 +461,8 @@ def parse_mail(raw: bytes) -> ParsedMail:
         subject=_clip(re.sub(r"\s+", " ", _header(msg, "Subject")).strip(), 998),
         date=_date(msg),
     )
+    if recovery_note:
+        mail.notes.append(recovery_note)
     mail.auto_reason = detect_auto(msg, from_address)
     mail.is_auto = bool(mail.auto_reason)
 
