@@ -94,6 +94,8 @@ RQ_QUEUES = {
     "nlp": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 600},
 }
 RQ_SHOW_ADMIN_LINK = True
+# We schedule enqueues with transaction.on_commit ourselves and need the job id back.
+RQ = {"COMMIT_MODE": "auto"}
 
 CHANNEL_LAYERS = {
     "default": {
