@@ -1,9 +1,9 @@
 """Incremental IMAP polling: UIDVALIDITY + last UID per folder, mail kept on the server.
 
 Raw bytes are fetched with ``BODY.PEEK[]`` (the \\Seen flag is not touched) and passed
-unchanged to :func:`tickets.ingest.store.ingest_raw`. The last UID is saved after each
-stored message, so a poller killed half-way resumes where it stopped; messages it
-fetches twice are recognised by Message-ID and never make a second ticket.
+unchanged to :func:`tickets.ingest.store.ingest_batch`. The last UID is saved after each
+batch, in the transaction that creates the batch's tickets, so a poller killed half-way
+resumes where it stopped; messages it fetches twice are recognised by Message-ID and never make a second ticket.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from django.conf import settings
 from django.utils import timezone
 from imap_tools import MailBox, MailBoxStartTls, MailBoxUnencrypted
 
-from tickets.ingest.store import ingest_raw
+from tickets.ingest.store import ingest_batch
 from tickets.models import MailboxState, Message
 
 logger = logging.getLogger(__name__)
@@ -77,16 +77,19 @@ def poll_folder(box, folder: str, *, move_to: str = "", batch: int | None = None
     uids = sorted(u for u in uids if u > state.last_uid)  # "N:*" always returns the last message
     processed: list[str] = []
     for start in range(0, len(uids), batch):
-        chunk = uids[start:start + batch]
-        for uid, raw in _fetch_raw(box, chunk):
-            result = ingest_raw(raw, source=Message.Source.IMAP, folder=folder, uid=uid)
+        fetched = list(_fetch_raw(box, uids[start:start + batch]))
+        if not fetched:
+            continue
+        state.last_uid = fetched[-1][0]
+        # The last UID commits in the same transaction as the tickets it covers.
+        results = ingest_batch([(raw, uid) for uid, raw in fetched], source=Message.Source.IMAP, folder=folder,
+                               on_parsed=lambda: state.save(update_fields=["last_uid"]))
+        for result in results:
             stats.fetched += 1
             stats.created_tickets += int(result.created_ticket)
             stats.duplicates += int(result.duplicate)
             stats.failed += int(result.failed)
-            state.last_uid = uid
-            state.save(update_fields=["last_uid"])
-            processed.append(str(uid))
+        processed.extend(str(uid) for uid, _ in fetched)
     if move_to and processed:
         box.move(processed, move_to)
     state.last_poll_at = state.last_success_at = timezone.now()

@@ -30,6 +30,16 @@ def enqueue_processing(ticket_id: int) -> str | None:
     return job.id
 
 
+def enqueue_processing_many(ticket_ids: list[int]) -> None:
+    """Queue many tickets in one Redis round trip (the poller's batches)."""
+    queue = django_rq.get_queue(NLP_QUEUE)
+    try:
+        queue.enqueue_many([queue.prepare_data(process_ticket, (ticket_id,), timeout=600) for ticket_id in ticket_ids])
+    except (RedisError, OSError) as exc:
+        logger.error("could not queue %s tickets for processing: %s", len(ticket_ids), exc)
+        Ticket.objects.filter(pk__in=ticket_ids).update(processing_error=f"Очередь обработки недоступна: {exc}")
+
+
 def draft_ticket(ticket_id: int) -> None:
     from knowledge.drafting import ticket_draft
 

@@ -35,67 +35,124 @@ class IngestResult:
 
 def ingest_raw(raw: bytes, *, source: str = Message.Source.FILE, folder: str = "", uid: int | None = None) -> IngestResult:
     """The one ingestion path for every mail that reaches us."""
-    message, fresh = store_raw(raw, source=source, folder=folder, uid=uid)
-    if not fresh and message.parse_status != Message.ParseStatus.PENDING:
-        return IngestResult(message=message, ticket=message.ticket, duplicate=True)
-    try:
-        return _parse_and_thread(message.pk)
-    except Exception as exc:  # noqa: BLE001 - any failure is recorded on the message, the run goes on
-        logger.exception("ingestion of message %s failed", message.pk)
-        Message.objects.filter(pk=message.pk).update(
-            parse_status=Message.ParseStatus.FAILED,
-            parse_error=f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc(limit=5)}"[:10000],
+    return ingest_batch([(raw, uid)], source=source, folder=folder)[0]
+
+
+def ingest_batch(items: list[tuple[bytes, int | None]], *, source: str, folder: str = "", on_parsed=None) -> list[IngestResult]:
+    """Ingest several raw mails: one commit stores all raw bytes, then each mail is parsed
+    and threaded in its own savepoint inside one transaction (commits are the costliest
+    part of ingestion). ``on_parsed()`` runs inside that transaction, so progress markers
+    such as the IMAP last UID commit together with the tickets they describe.
+
+    A crash after the first commit loses only parsing work: the stored rows stay
+    ``pending`` and the next run completes them.
+    """
+    from tickets.jobs import enqueue_processing_many
+
+    stored = store_raw_batch(items, source=source, folder=folder)
+    results: list[IngestResult | None] = [None] * len(stored)
+    failures: list[tuple[int, Exception]] = []
+    to_process: list[int] = []
+    with transaction.atomic():
+        # Lock every pending row of the batch at once (another poller skips them).
+        pending = Message.objects.select_for_update(skip_locked=True).filter(
+            pk__in=[m.pk for m, _ in stored], parse_status=Message.ParseStatus.PENDING
         )
+        locked = {m.pk: m for m in pending}
+        for index, (message, fresh) in enumerate(stored):
+            if message.pk not in locked:
+                results[index] = IngestResult(message=message, ticket=message.ticket, duplicate=True)
+                continue
+            try:
+                with transaction.atomic():
+                    results[index] = result = _parse_and_thread(locked.pop(message.pk))
+                if result.ticket is not None and not result.message.is_auto:
+                    to_process.append(result.ticket.pk)
+            except Exception as exc:  # noqa: BLE001 - recorded on the message; the run goes on
+                logger.exception("ingestion of message %s failed", message.pk)
+                failures.append((index, exc))
+                Message.objects.filter(pk=message.pk).update(
+                    parse_status=Message.ParseStatus.FAILED,
+                    parse_error=f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc(limit=5)}"[:10000],
+                )
+        if on_parsed is not None:
+            on_parsed()
+        if to_process:
+            ticket_ids = list(dict.fromkeys(to_process))
+            transaction.on_commit(lambda: enqueue_processing_many(ticket_ids))
+    for index, _ in failures:
+        message = stored[index][0]
         message.refresh_from_db()
-        return IngestResult(message=message, failed=True)
+        results[index] = IngestResult(message=message, failed=True)
+    return results
 
 
 def store_raw(raw: bytes, *, source: str, folder: str = "", uid: int | None = None) -> tuple[Message, bool]:
     """Commit the raw bytes (or find the stored copy). Returns ``(message, created)``."""
-    message_id = header_message_id(raw)
-    existing = Message.objects.filter(message_id=message_id).only("id", "parse_status", "ticket_id").first()
-    if existing:
-        return existing, False
-    try:
-        with transaction.atomic():
-            message = Message.objects.create(
-                message_id=message_id,
-                raw=raw,
-                raw_sha256=normalized_sha256(raw),
-                size=len(raw),
-                source=source,
-                imap_folder=folder,
-                imap_uid=uid,
+    return store_raw_batch([(raw, uid)], source=source, folder=folder)[0]
+
+
+def store_raw_batch(items: list[tuple[bytes, int | None]], *, source: str, folder: str = "") -> list[tuple[Message, bool]]:
+    """Commit the raw bytes of every new mail in one transaction; find the stored copies of
+    the others. Returns ``(message, created)`` per item, in order."""
+    ids = [header_message_id(raw) for raw, _ in items]
+    existing = {
+        m.message_id: m
+        for m in Message.objects.filter(message_id__in=set(ids)).only("id", "message_id", "parse_status", "ticket_id")
+    }
+    new_rows: dict[str, Message] = {}
+    for message_id, (raw, uid) in zip(ids, items):
+        if message_id not in existing and message_id not in new_rows:
+            new_rows[message_id] = Message(
+                message_id=message_id, raw=raw, raw_sha256=normalized_sha256(raw), size=len(raw),
+                source=source, imap_folder=folder, imap_uid=uid,
             )
-        return message, True
-    except IntegrityError:  # a concurrent poller stored it first
-        return Message.objects.get(message_id=message_id), False
+    if new_rows:
+        try:
+            with transaction.atomic():
+                Message.objects.bulk_create(new_rows.values())
+        except IntegrityError:  # a concurrent poller stored some of them first: go one by one
+            for message_id, row in list(new_rows.items()):
+                try:
+                    with transaction.atomic():
+                        row.save(force_insert=True)
+                except IntegrityError:
+                    del new_rows[message_id]
+                    existing[message_id] = Message.objects.get(message_id=message_id)
+    results = []
+    seen: set[str] = set()
+    for message_id in ids:
+        if message_id in new_rows and message_id not in seen:
+            results.append((new_rows[message_id], True))
+        else:
+            results.append((existing.get(message_id) or new_rows[message_id], False))
+        seen.add(message_id)
+    return results
 
 
-def _parse_and_thread(message_pk: int) -> IngestResult:
+def _parse_and_thread(message: Message) -> IngestResult:
+    """Parse a locked, pending message and attach it to its ticket (new or existing)."""
     from django.conf import settings
 
-    with transaction.atomic():
-        message = Message.objects.select_for_update().get(pk=message_pk)
-        if message.parse_status != Message.ParseStatus.PENDING:
-            return IngestResult(message=message, ticket=message.ticket, duplicate=True)
-        raw = bytes(message.raw)
-        if len(raw) > settings.MAIL_MAX_PARSE_BYTES:
-            raise ValueError(f"письмо слишком большое для разбора: {len(raw)} байт")
-        parsed = parse_mail(raw)
-        _fill_message(message, parsed)
-        ticket, created = _thread(message, parsed)
-        message.ticket = ticket
-        message.parse_status = Message.ParseStatus.PARSED
-        message.save()
-        _save_attachments(message, parsed)
-        if ticket is not None and not created and not parsed.is_auto:
-            _reopen(ticket)
-        if ticket is not None and not parsed.is_auto:
-            from tickets.jobs import enqueue_processing
-
-            transaction.on_commit(lambda: enqueue_processing(ticket.pk))
+    raw = bytes(message.raw)
+    if len(raw) > settings.MAIL_MAX_PARSE_BYTES:
+        raise ValueError(f"письмо слишком большое для разбора: {len(raw)} байт")
+    parsed = parse_mail(raw)
+    _fill_message(message, parsed)
+    ticket, created = _thread(message, parsed)
+    message.ticket = ticket
+    message.parse_status = Message.ParseStatus.PARSED
+    message.save(update_fields=_PARSED_FIELDS)  # never rewrite the raw bytes
+    _save_attachments(message, parsed)
+    if ticket is not None and not created and not parsed.is_auto:
+        _reopen(ticket)
     return IngestResult(message=message, ticket=ticket, created_ticket=created)
+
+
+_PARSED_FIELDS = [
+    "ticket", "parse_status", "direction", "in_reply_to", "references", "from_address", "from_name", "to",
+    "cc", "reply_to", "subject", "sent_at", "body_text", "body_html", "is_auto", "auto_reason", "charset_note",
+]
 
 
 def _fill_message(message: Message, parsed: ParsedMail) -> None:
