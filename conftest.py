@@ -220,3 +220,66 @@ def eml():
     def read(name: str) -> bytes:
         return (FIXTURES / name).read_bytes()
     return read
+
+
+# --- SMTP (aiosmtpd) ---------------------------------------------------------------------------
+
+class RecordingHandler:
+    def __init__(self):
+        self.envelopes = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.envelopes.append(envelope)
+        return "250 OK"
+
+
+class SmtpServer:
+    """A real SMTP server on loopback that keeps every message it accepts."""
+
+    def __init__(self, auth_ok: bool | None = None):
+        from aiosmtpd.controller import Controller
+        from aiosmtpd.smtp import AuthResult
+
+        self.handler = RecordingHandler()
+        self.port = free_port()
+        kwargs = {}
+        if auth_ok is not None:
+            kwargs = dict(
+                authenticator=lambda server, session, envelope, mechanism, auth_data: AuthResult(success=auth_ok, handled=False),
+                auth_require_tls=False,
+                auth_required=True,
+            )
+        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port, **kwargs)
+
+    @property
+    def messages(self):
+        import email
+        import email.policy
+
+        return [email.message_from_bytes(e.original_content, policy=email.policy.default) for e in self.handler.envelopes]
+
+    def configure(self, settings) -> None:
+        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+        settings.EMAIL_HOST = "127.0.0.1"
+        settings.EMAIL_PORT = self.port
+        settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+        settings.EMAIL_TIMEOUT = 5
+
+
+@pytest.fixture
+def smtp_server(settings):
+    server = SmtpServer()
+    server.controller.start()
+    server.configure(settings)
+    yield server
+    server.controller.stop()
+
+
+@pytest.fixture
+def smtp_server_auth_fails(settings):
+    server = SmtpServer(auth_ok=False)
+    server.controller.start()
+    server.configure(settings)
+    settings.EMAIL_HOST_USER, settings.EMAIL_HOST_PASSWORD = "support", "wrong"
+    yield server
+    server.controller.stop()

@@ -165,6 +165,8 @@ SUPPORT_NAME = env("SUPPORT_NAME", default="Служба поддержки Enig
 DEFAULT_FROM_EMAIL = SUPPORT_EMAIL
 SERVER_EMAIL = SUPPORT_EMAIL
 REPLY_MAX_ATTEMPTS = env.int("REPLY_MAX_ATTEMPTS", default=4)
+# Seconds between SMTP retries (RQ Retry; needs a worker started with --with-scheduler).
+REPLY_RETRY_INTERVALS = [int(s) for s in env.list("REPLY_RETRY_INTERVALS", default=["30", "120", "600"])]
 # Where staff open a ticket (used in notifications); no trailing slash.
 SITE_URL = env("SITE_URL", default="http://localhost:8000")
 

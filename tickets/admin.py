@@ -1,6 +1,6 @@
 """Admin for tickets and mail. The full operator console comes with its own issue."""
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.http import HttpResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -52,6 +52,21 @@ class TicketAdmin(admin.ModelAdmin):
     inlines = [MessageInline, ProcessingRunInline]
     date_hierarchy = "created_at"
     show_full_result_count = False
+    actions = ["send_reply"]
+
+    @admin.action(description="Отправить ответ (текст черновика)")
+    def send_reply(self, request, queryset):
+        from tickets import services
+
+        sent = 0
+        for pk, number in queryset.values_list("pk", "number"):
+            try:
+                services.reply_request(pk, user=request.user)
+                sent += 1
+            except services.ReplyError as exc:
+                self.message_user(request, f"#{number}: {exc}", messages.ERROR)
+        if sent:
+            self.message_user(request, f"Ответов поставлено в очередь: {sent}.", messages.SUCCESS)
 
     @admin.display(description="Клиент")
     def customer(self, obj):

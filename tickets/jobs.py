@@ -18,6 +18,17 @@ def process_ticket(ticket_id: int) -> None:
     ticket_process(ticket_id)
 
 
+def send_reply(outbound_id: int) -> str:
+    """Send one approved reply. RQ retries transient SMTP failures (Retry set at enqueue);
+    the service marks the reply failed on the last attempt or a permanent error."""
+    from rq import get_current_job
+
+    from tickets.services import reply_send
+
+    job = get_current_job()
+    return reply_send(outbound_id, last_attempt=job is None or not job.retries_left)
+
+
 def enqueue_processing(ticket_id: int) -> str | None:
     """Queue a ticket for NLP/AI processing. Redis being down must not lose the ticket:
     the error is written on the ticket (staff see it) and ``poll_mailbox`` re-queues it."""

@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from tickets.models import Attachment, Message, Ticket
+from tickets.models import Attachment, Message, OutboundEmail, Ticket
 
 
 class AttachmentSerializer(serializers.ModelSerializer):
@@ -32,3 +32,26 @@ class TicketSerializer(serializers.ModelSerializer):
             "first_response_at", "closed_at",
         ]
         read_only_fields = [f for f in fields if f not in ("llm_response", "status", "assignee", "priority")]
+
+
+class ReplyRequestSerializer(serializers.Serializer):
+    text = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False,
+                                 help_text="Replaces llm_response before sending (staff edits).")
+    resend = serializers.BooleanField(default=False, help_text="Send again although a reply was already sent/queued.")
+
+
+class ReplyAcceptedSerializer(serializers.Serializer):
+    outbound_id = serializers.IntegerField()
+    status = serializers.CharField()
+    job_id = serializers.CharField(allow_null=True)
+
+
+class OutboundEmailSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = OutboundEmail
+        fields = ["id", "status", "to_address", "subject", "message_id", "attempts", "last_error", "created_at", "sent_at"]
+
+
+class ReplyConflictSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    outbound = OutboundEmailSerializer()

@@ -1,0 +1,273 @@
+"""Ticket workflows. API views, admin actions, the Telegram bot and jobs call these."""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import socket
+from dataclasses import dataclass
+from email.utils import make_msgid
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.validators import validate_email
+from django.db import transaction
+from django.utils import timezone
+from django.utils.html import escape, linebreaks
+
+from tickets.ingest.mime import normalized_sha256
+from tickets.ingest.threading import normalize_subject
+from tickets.models import Message, OutboundEmail, Ticket
+
+logger = logging.getLogger(__name__)
+
+ACTIVE_REPLY_STATUSES = (OutboundEmail.Status.QUEUED, OutboundEmail.Status.SENDING, OutboundEmail.Status.SENT)
+
+
+class ReplyError(Exception):
+    """A reply that cannot be requested; ``str()`` is the operator-facing (Russian) reason."""
+
+
+class ReplyConflict(ReplyError):
+    """A reply is already queued, being sent, or sent; ``existing`` is that reply."""
+
+    def __init__(self, message: str, existing: OutboundEmail):
+        super().__init__(message)
+        self.existing = existing
+
+
+@dataclass
+class ReplyRequest:
+    outbound: OutboundEmail
+    job_id: str | None
+
+
+# --- requesting a reply ----------------------------------------------------------------------
+
+def reply_request(ticket_id: int, *, user=None, text: str | None = None, resend: bool = False) -> ReplyRequest:
+    """Validate, mark the ticket processed, queue one OutboundEmail; the job is enqueued after commit.
+
+    ``text`` (staff edits) replaces ``llm_response`` first. A second request while a reply is
+    queued, being sent or sent raises :class:`ReplyConflict` unless ``resend`` is true.
+    """
+    with transaction.atomic():
+        ticket = Ticket.objects.select_for_update().get(pk=ticket_id)
+        if text is not None:
+            ticket.llm_response = text
+        body = (ticket.llm_response or "").strip()
+        if not body:
+            raise ReplyError("Текст ответа пуст: заполните черновик (llm_response) перед отправкой.")
+        if ticket.is_auto:
+            raise ReplyError("Заявка создана автоматическим письмом (автоответ, уведомление о доставке): ответ не отправляется.")
+        last_inbound = (
+            ticket.messages.filter(direction=Message.Direction.INBOUND, parse_status=Message.ParseStatus.PARSED)
+            .order_by("-received_at", "-id").first()
+        )
+        to_address = _customer_address(ticket, last_inbound)
+        existing = ticket.outbound_emails.filter(status__in=ACTIVE_REPLY_STATUSES).order_by("-created_at").first()
+        if existing and not resend:
+            label = existing.get_status_display().lower()
+            raise ReplyConflict(f"Ответ по заявке #{ticket.number} уже есть (статус: {label}). "
+                                "Для повторной отправки укажите resend.", existing)
+
+        ticket.processed = True
+        ticket.status = Ticket.Status.REPLY_QUEUED
+        ticket.save(update_fields=["llm_response", "processed", "status", "updated_at"])
+        references = (last_inbound.references.split() if last_inbound else []) + (
+            [last_inbound.message_id] if last_inbound else [])
+        outbound = OutboundEmail.objects.create(
+            ticket=ticket,
+            to_address=to_address,
+            subject=reply_subject(ticket),
+            body=body,
+            message_id=make_msgid(domain=settings.SUPPORT_EMAIL.rpartition("@")[2] or "enigma.local"),
+            in_reply_to=last_inbound.message_id if last_inbound else "",
+            references=" ".join(dict.fromkeys(references)),
+            requested_by=user if getattr(user, "pk", None) else None,
+        )
+        request = ReplyRequest(outbound=outbound, job_id=None)
+        transaction.on_commit(lambda: _enqueue_send(request))
+    return request
+
+
+def _customer_address(ticket: Ticket, last_inbound: Message | None) -> str:
+    """Where the answer goes: the customer's Reply-To, else their From, else the ticket's e-mail."""
+    candidates = [
+        last_inbound.reply_to if last_inbound else "",
+        last_inbound.from_address if last_inbound else "",
+        ticket.email,
+        ticket.contact.email if ticket.contact_id else "",
+    ]
+    address = next((c.strip() for c in candidates if c and c.strip()), "")
+    if not address:
+        raise ReplyError("У заявки нет адреса клиента: ответ некуда отправить.")
+    try:
+        validate_email(address)
+    except ValidationError:
+        raise ReplyError(f"Адрес клиента «{address}» некорректен: ответ не отправлен.") from None
+    return address
+
+
+def reply_subject(ticket: Ticket) -> str:
+    return f"Re: {ticket.tag} {normalize_subject(ticket.subject) or 'Ваше обращение'}"[:998]
+
+
+def _enqueue_send(request: ReplyRequest) -> None:
+    import django_rq
+    from redis.exceptions import RedisError
+    from rq import Retry
+
+    from tickets.jobs import send_reply
+
+    outbound = request.outbound
+    intervals = settings.REPLY_RETRY_INTERVALS
+    retries = max(settings.REPLY_MAX_ATTEMPTS - 1, 0)
+    try:
+        job = django_rq.get_queue("default").enqueue(
+            send_reply, outbound.pk, retry=Retry(max=retries, interval=intervals) if retries else None,
+        )
+    except (RedisError, OSError) as exc:
+        logger.error("could not queue reply %s: %s", outbound.pk, exc)
+        OutboundEmail.objects.filter(pk=outbound.pk).update(last_error=f"Очередь отправки недоступна: {exc}")
+        return
+    request.job_id = job.id
+    OutboundEmail.objects.filter(pk=outbound.pk).update(job_id=job.id)
+
+
+# --- sending -----------------------------------------------------------------------------------
+
+class TransientSendError(Exception):
+    """SMTP trouble worth retrying (connection refused, timeout, 4xx)."""
+
+
+def reply_send(outbound_id: int, *, last_attempt: bool) -> str:
+    """Send one OutboundEmail over SMTP, exactly once. Returns the resulting status.
+
+    Raises :class:`TransientSendError` when the caller should retry (and ``last_attempt``
+    is false); permanent failures and the last transient one mark the reply failed.
+    """
+    with transaction.atomic():
+        outbound = OutboundEmail.objects.select_for_update().select_related("ticket").get(pk=outbound_id)
+        if outbound.status == OutboundEmail.Status.SENT:
+            return outbound.status
+        if outbound.status == OutboundEmail.Status.SENDING:
+            # A previous attempt died mid-send: it may have reached the server. Never guess.
+            _mark_failed(outbound, "Отправка была прервана (сбой обработчика); возможно, письмо уже доставлено. "
+                                   "Проверьте и при необходимости отправьте повторно.")
+            return outbound.status
+        if outbound.status == OutboundEmail.Status.FAILED:
+            return outbound.status
+        outbound.status = OutboundEmail.Status.SENDING
+        outbound.attempts += 1
+        outbound.save(update_fields=["status", "attempts"])
+
+    email = build_reply_email(outbound)
+    try:
+        with get_connection(timeout=settings.EMAIL_TIMEOUT) as connection:
+            connection.send_messages([email])
+    except (smtplib.SMTPAuthenticationError, smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused) as exc:
+        return _fail(outbound, f"SMTP отказал: {_smtp_error(exc)}")
+    except smtplib.SMTPResponseException as exc:
+        if 400 <= exc.smtp_code < 500 and not last_attempt:
+            _requeue(outbound, f"Временная ошибка SMTP: {_smtp_error(exc)}")
+            raise TransientSendError(str(exc)) from exc
+        return _fail(outbound, f"SMTP отказал: {_smtp_error(exc)}")
+    except (smtplib.SMTPException, OSError, socket.timeout) as exc:
+        message = f"Нет связи с SMTP-сервером {settings.EMAIL_HOST}:{settings.EMAIL_PORT}: {exc}"
+        if last_attempt:
+            return _fail(outbound, message)
+        _requeue(outbound, message)
+        raise TransientSendError(message) from exc
+
+    _record_sent(outbound, email)
+    return OutboundEmail.Status.SENT
+
+
+def build_reply_email(outbound: OutboundEmail) -> EmailMultiAlternatives:
+    headers = {"Message-ID": outbound.message_id}
+    if outbound.in_reply_to:
+        headers["In-Reply-To"] = outbound.in_reply_to
+    if outbound.references:
+        headers["References"] = outbound.references
+    email = EmailMultiAlternatives(
+        subject=outbound.subject,
+        body=outbound.body,
+        from_email=f"{settings.SUPPORT_NAME} <{settings.SUPPORT_EMAIL}>",
+        to=[outbound.to_address],
+        headers=headers,
+    )
+    email.encoding = "utf-8"
+    email.attach_alternative(
+        f'<html><body style="font-family:Arial,sans-serif;font-size:14px">{linebreaks(escape(outbound.body))}</body></html>',
+        "text/html",
+    )
+    return email
+
+
+def _smtp_error(exc: Exception) -> str:
+    if isinstance(exc, smtplib.SMTPResponseException):
+        text = exc.smtp_error.decode("utf-8", "replace") if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error)
+        return f"{exc.smtp_code} {text}"
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return "; ".join(f"{rcpt}: {code} {msg.decode('utf-8', 'replace')}" for rcpt, (code, msg) in exc.recipients.items())
+    return str(exc)
+
+
+def _requeue(outbound: OutboundEmail, error: str) -> None:
+    OutboundEmail.objects.filter(pk=outbound.pk).update(status=OutboundEmail.Status.QUEUED, last_error=error)
+
+
+def _fail(outbound: OutboundEmail, error: str) -> str:
+    with transaction.atomic():
+        outbound = OutboundEmail.objects.select_for_update().select_related("ticket").get(pk=outbound.pk)
+        _mark_failed(outbound, error)
+    return OutboundEmail.Status.FAILED
+
+
+def _mark_failed(outbound: OutboundEmail, error: str) -> None:
+    """Inside a transaction holding the row lock."""
+    outbound.status = OutboundEmail.Status.FAILED
+    outbound.last_error = error
+    outbound.save(update_fields=["status", "last_error"])
+    ticket = outbound.ticket
+    # The ticket goes back to "draft ready" so staff see it needs them; processed stays true.
+    ticket.status = Ticket.Status.DRAFT_READY
+    ticket.processing_error = f"Ответ не отправлен: {error}"
+    ticket.save(update_fields=["status", "processing_error", "updated_at"])
+    logger.warning("reply %s for ticket #%s failed: %s", outbound.pk, ticket.number, error)
+    from notifications.events import publish_ticket_event
+
+    publish_ticket_event("ticket.reply_failed", ticket)
+
+
+def _record_sent(outbound: OutboundEmail, email: EmailMultiAlternatives) -> None:
+    now = timezone.now()
+    with transaction.atomic():
+        outbound = OutboundEmail.objects.select_for_update().select_related("ticket").get(pk=outbound.pk)
+        outbound.status = OutboundEmail.Status.SENT
+        outbound.sent_at = now
+        outbound.last_error = ""
+        outbound.save(update_fields=["status", "sent_at", "last_error"])
+        raw = email.message().as_bytes()
+        Message.objects.get_or_create(
+            message_id=outbound.message_id,
+            defaults=dict(
+                ticket=outbound.ticket, direction=Message.Direction.OUTBOUND, in_reply_to=outbound.in_reply_to,
+                references=outbound.references, from_address=settings.SUPPORT_EMAIL, from_name=settings.SUPPORT_NAME,
+                to=outbound.to_address, subject=outbound.subject, sent_at=now, body_text=outbound.body, raw=raw,
+                raw_sha256=normalized_sha256(raw), size=len(raw),
+                parse_status=Message.ParseStatus.PARSED, source=Message.Source.SMTP,
+            ),
+        )
+        ticket = outbound.ticket
+        ticket.status = Ticket.Status.ANSWERED
+        ticket.processing_error = ""
+        fields = ["status", "processing_error", "updated_at"]
+        if ticket.first_response_at is None:
+            ticket.first_response_at = now
+            fields.append("first_response_at")
+        ticket.save(update_fields=fields)
+        from notifications.events import publish_ticket_event
+
+        publish_ticket_event("ticket.reply_sent", ticket)
