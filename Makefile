@@ -27,3 +27,5 @@ corpus: install
 
 bench: install
 	$(BIN)/python benchmarks/ingest.py
+	$(BIN)/python benchmarks/reply.py
+	$(BIN)/python benchmarks/knowledge.py

@@ -176,9 +176,16 @@ AI_API_KEY = env("AI_API_KEY", default="")
 AI_MODEL = env("AI_MODEL", default="gpt-4o-mini")
 AI_TIMEOUT = env.float("AI_TIMEOUT", default=60.0)
 AI_ALLOW_PERSONAL_DATA = env.bool("AI_ALLOW_PERSONAL_DATA", default=False)
+AI_RETRIES = env.int("AI_RETRIES", default=2)  # HTTP retries inside one draft attempt
+AI_RETRY_BACKOFF = env.float("AI_RETRY_BACKOFF", default=1.0)
+# Seconds between whole draft attempts (RQ Retry; needs a worker with --with-scheduler).
+DRAFT_RETRY_INTERVALS = [int(s) for s in env.list("DRAFT_RETRY_INTERVALS", default=["30", "120", "600"])]
 SENTIMENT_BACKEND = env("SENTIMENT_BACKEND", default="")
 DOSTOEVSKY_MODEL_PATH = env("DOSTOEVSKY_MODEL_PATH", default="")
-EMBEDDINGS_BACKEND = env("EMBEDDINGS_BACKEND", default="")
+EMBEDDINGS_BACKEND = env("EMBEDDINGS_BACKEND", default="")  # "", huggingface:<model>, openai:<model>
+EMBEDDINGS_BASE_URL = env("EMBEDDINGS_BASE_URL", default="")
+EMBEDDINGS_API_KEY = env("EMBEDDINGS_API_KEY", default="")
+EMBEDDINGS_THREADS = env.int("EMBEDDINGS_THREADS", default=1)
 KNOWLEDGE_DIR = Path(env("KNOWLEDGE_DIR", default=str(BASE_DIR / "data" / "knowledge_base")))
 FAISS_INDEX_DIR = Path(env("FAISS_INDEX_DIR", default=str(DATA_DIR / "faiss_index")))
 TELEGRAM_BOT_TOKEN = env("TELEGRAM_BOT_TOKEN", default="")

@@ -11,6 +11,8 @@ admin.site.index_title = "Заявки и почта"
 urlpatterns = [
     path("admin/rq/", include("django_rq.urls")),
     path("admin/", admin.site.urls),
+    path("api/v1/knowledge/", include("knowledge.urls")),
+    path("api/v1/nlp/", include("nlp.urls")),
     path("api/v1/", include("tickets.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),

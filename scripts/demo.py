@@ -53,7 +53,7 @@ def main() -> None:
             print(f"(skipped {extra})")
 
     procs = [
-        subprocess.Popen([PY, "manage.py", "rqworker", "default", "nlp", "--worker-class", "rq.SimpleWorker"], env=env),
+        subprocess.Popen([PY, "manage.py", "rqworker", "default", "nlp", "--worker-class", "rq.SimpleWorker", "--with-scheduler"], env=env),
         subprocess.Popen([PY, "manage.py", "runserver", f"127.0.0.1:{PORT}", "--noreload"], env=env),
     ]
     print(

@@ -3,7 +3,9 @@
 import logging
 
 import django_rq
+from django.conf import settings
 from redis.exceptions import RedisError
+from rq import Retry
 
 from tickets.models import Ticket
 
@@ -60,7 +62,11 @@ def draft_ticket(ticket_id: int) -> None:
 def enqueue_draft(ticket_id: int) -> str | None:
     """Queue the AI draft for a ticket (after NLP); failures are written on the ticket."""
     try:
-        job = django_rq.get_queue(NLP_QUEUE).enqueue(draft_ticket, ticket_id, job_timeout=600)
+        # The AI may be down or slow: ticket_draft records the failure and re-raises to retry.
+        job = django_rq.get_queue(NLP_QUEUE).enqueue(
+            draft_ticket, ticket_id, job_timeout=600,
+            retry=Retry(max=len(settings.DRAFT_RETRY_INTERVALS), interval=settings.DRAFT_RETRY_INTERVALS),
+        )
     except (RedisError, OSError) as exc:
         logger.error("could not queue draft for ticket %s: %s", ticket_id, exc)
         Ticket.objects.filter(pk=ticket_id).update(processing_error=f"Очередь черновиков недоступна: {exc}")
