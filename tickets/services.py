@@ -43,6 +43,37 @@ class ReplyRequest:
     job_id: str | None
 
 
+# --- assignment, closing, drafts ---------------------------------------------------------------
+
+def ticket_assign(ticket_id: int, user) -> Ticket:
+    """Assign the ticket to ``user`` (None unassigns). Returns the updated ticket."""
+    with transaction.atomic():
+        ticket = Ticket.objects.select_for_update().get(pk=ticket_id)
+        ticket.assignee = user
+        ticket.save(update_fields=["assignee", "updated_at"])
+    return ticket
+
+
+def ticket_close(ticket_id: int) -> Ticket:
+    with transaction.atomic():
+        ticket = Ticket.objects.select_for_update().get(pk=ticket_id)
+        if ticket.status != Ticket.Status.CLOSED:
+            ticket.status = Ticket.Status.CLOSED
+            ticket.closed_at = timezone.now()
+            ticket.save(update_fields=["status", "closed_at", "updated_at"])
+    return ticket
+
+
+def ticket_regenerate_draft(ticket_id: int) -> str | None:
+    """Queue a fresh AI draft (after commit). Returns nothing useful inside a transaction."""
+    from tickets.jobs import enqueue_draft
+
+    if transaction.get_connection().in_atomic_block:
+        transaction.on_commit(lambda: enqueue_draft(ticket_id))
+        return None
+    return enqueue_draft(ticket_id)
+
+
 # --- requesting a reply ----------------------------------------------------------------------
 
 def reply_request(ticket_id: int, *, user=None, text: str | None = None, resend: bool = False) -> ReplyRequest:
