@@ -244,15 +244,16 @@ def _last_draft_sha(ticket: Ticket) -> str:
     return run.result.get("draft_sha256", "") if run else ""
 
 
-def skip_reason(ticket: Ticket) -> str:
-    """Why a new draft must not replace what the ticket has ('' to go ahead)."""
+def skip_reason(ticket: Ticket, *, force: bool = False) -> str:
+    """Why a new draft must not replace what the ticket has ('' to go ahead). ``force`` (staff
+    asked to regenerate) overrides only the protection of a draft staff edited."""
     if ticket.is_auto:
         return "автоматическое письмо — ответ не готовится"
     if ticket.status in LOCKED_STATUSES:
         return f"статус «{ticket.get_status_display()}» — черновик не меняется"
     if ticket.outbound_emails.filter(status__in=[OutboundEmail.Status.QUEUED, OutboundEmail.Status.SENDING]).exists():
         return "ответ уже в очереди на отправку"
-    if (ticket.llm_response.strip() and ticket.status != Ticket.Status.CUSTOMER_REPLIED
+    if (not force and ticket.llm_response.strip() and ticket.status != Ticket.Status.CUSTOMER_REPLIED
             and _sha(ticket.llm_response) != _last_draft_sha(ticket)):
         return "черновик изменён сотрудником — не перезаписывается"
     return ""
@@ -271,12 +272,12 @@ def _current_job_note() -> str:
 
 
 def _write(ticket_id: int, *, text: str, kind: str, sources: list[dict], run: dict, error: str = "",
-           only_if_empty: bool = False) -> DraftOutcome:
+           only_if_empty: bool = False, force: bool = False) -> DraftOutcome:
     """Store the draft (or only the failure) under a row lock, re-checking that nobody has
     queued a reply or edited the draft meanwhile."""
     with transaction.atomic():
         ticket = Ticket.objects.select_for_update(of=("self",)).select_related("contact").get(pk=ticket_id)
-        reason = skip_reason(ticket)
+        reason = skip_reason(ticket, force=force)
         write_draft = bool(text) and not reason and not (only_if_empty and ticket.llm_response.strip())
         result = dict(run.get("result", {}))
         if write_draft:
@@ -306,13 +307,13 @@ def _write(ticket_id: int, *, text: str, kind: str, sources: list[dict], run: di
                         error=error)
 
 
-def ticket_draft(ticket_id: int) -> DraftOutcome:
+def ticket_draft(ticket_id: int, *, force: bool = False) -> DraftOutcome:
     try:
         ticket = Ticket.objects.select_related("contact").get(pk=ticket_id)
     except Ticket.DoesNotExist:
         logger.warning("draft: ticket %s no longer exists", ticket_id)
         return DraftOutcome(kind="skipped", skipped="заявка удалена")
-    reason = skip_reason(ticket)
+    reason = skip_reason(ticket, force=force)
     if reason:
         ProcessingRun.objects.create(ticket=ticket, stage=STAGE, backend="", ok=True, result={"skipped": reason})
         return DraftOutcome(kind="skipped", skipped=reason)
@@ -338,7 +339,7 @@ def ticket_draft(ticket_id: int) -> DraftOutcome:
         text = template_draft(ticket, hits, name)
         note = "" if client is None else "нет обезличенного текста письма (masked_text) — ИИ не вызывался"
         return _write(ticket_id, text=text, kind="template", sources=[dict(s, cited=True) for s in sources[:3]],
-                      error=note, run={"backend": "template", "latency_ms": round(retrieval_ms, 1),
+                      error=note, force=force, run={"backend": "template", "latency_ms": round(retrieval_ms, 1),
                                        "result": {**base_result, "kind": "template"}})
 
     try:
@@ -362,7 +363,7 @@ def ticket_draft(ticket_id: int) -> DraftOutcome:
 
     cited = cited_sources(answer.text, sources)
     text = personalise(answer.text, name, sources_footer(cited))
-    return _write(ticket_id, text=text, kind="ai", sources=cited, run={
+    return _write(ticket_id, text=text, kind="ai", sources=cited, force=force, run={
         "backend": answer.model, "latency_ms": round((time.perf_counter() - started) * 1000, 1),
         "result": {**base_result, "kind": "ai", "ai_ms": round(answer.latency_ms, 1), "attempts": answer.attempts,
                    "retried_errors": answer.errors, "prompt_tokens": answer.prompt_tokens,

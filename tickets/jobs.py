@@ -53,18 +53,18 @@ def enqueue_processing_many(ticket_ids: list[int]) -> None:
         Ticket.objects.filter(pk__in=ticket_ids).update(processing_error=f"Очередь обработки недоступна: {exc}")
 
 
-def draft_ticket(ticket_id: int) -> None:
+def draft_ticket(ticket_id: int, force: bool = False) -> None:
     from knowledge.drafting import ticket_draft
 
-    ticket_draft(ticket_id)
+    ticket_draft(ticket_id, force=force)
 
 
-def enqueue_draft(ticket_id: int) -> str | None:
+def enqueue_draft(ticket_id: int, *, force: bool = False) -> str | None:
     """Queue the AI draft for a ticket (after NLP); failures are written on the ticket."""
     try:
         # The AI may be down or slow: ticket_draft records the failure and re-raises to retry.
         job = django_rq.get_queue(NLP_QUEUE).enqueue(
-            draft_ticket, ticket_id, job_timeout=600,
+            draft_ticket, ticket_id, force, job_timeout=600,
             retry=Retry(max=len(settings.DRAFT_RETRY_INTERVALS), interval=settings.DRAFT_RETRY_INTERVALS),
         )
     except (RedisError, OSError) as exc:

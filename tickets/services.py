@@ -65,13 +65,14 @@ def ticket_close(ticket_id: int) -> Ticket:
 
 
 def ticket_regenerate_draft(ticket_id: int) -> str | None:
-    """Queue a fresh AI draft (after commit). Returns nothing useful inside a transaction."""
+    """Staff asked for a new draft: queue one that may replace their edits (after commit).
+    Returns the job id, or None when called inside a transaction."""
     from tickets.jobs import enqueue_draft
 
     if transaction.get_connection().in_atomic_block:
-        transaction.on_commit(lambda: enqueue_draft(ticket_id))
+        transaction.on_commit(lambda: enqueue_draft(ticket_id, force=True))
         return None
-    return enqueue_draft(ticket_id)
+    return enqueue_draft(ticket_id, force=True)
 
 
 # --- requesting a reply ----------------------------------------------------------------------

@@ -191,3 +191,18 @@ def test_greeting_name_from_full_name():
     assert greeting_name("Ольга Смирнова") == "Ольга"
     assert greeting_name("Иванов") == ""
     assert greeting_name("") == ""
+
+
+def test_forced_regeneration_replaces_a_staff_edited_draft(settings):
+    """«Перегенерировать черновик» is an explicit request: it may replace staff edits."""
+    from knowledge.drafting import ticket_draft
+
+    settings.AI_BASE_URL = ""
+    ticket = Ticket.objects.create(subject="Ошибка", masked_text="Прибор показывает ошибку E07.", device_type="Сигнал-4М")
+    ticket_draft(ticket.pk)
+    Ticket.objects.filter(pk=ticket.pk).update(llm_response="Правка инженера")
+    assert ticket_draft(ticket.pk).kind == "skipped"
+    assert Ticket.objects.get(pk=ticket.pk).llm_response == "Правка инженера"
+    outcome = ticket_draft(ticket.pk, force=True)
+    assert outcome.kind == "template"
+    assert Ticket.objects.get(pk=ticket.pk).llm_response != "Правка инженера"
