@@ -5,10 +5,11 @@ BIN    := $(VENV)/bin
 
 .PHONY: demo test install stop lint corpus bench
 
-$(BIN)/.installed: requirements.txt
+$(BIN)/.installed: requirements.txt requirements-nodeps.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -r requirements.txt
+	$(BIN)/pip install -q --no-deps -r requirements-nodeps.txt
 	touch $@
 
 install: $(BIN)/.installed
@@ -29,3 +30,4 @@ bench: install
 	$(BIN)/python benchmarks/ingest.py
 	$(BIN)/python benchmarks/reply.py
 	$(BIN)/python benchmarks/knowledge.py
+	$(BIN)/python benchmarks/nlp.py
