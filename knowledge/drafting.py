@@ -206,8 +206,12 @@ def check_answer(text: str) -> None:
 def template_draft(ticket: Ticket, hits: list[Hit], name: str) -> str:
     """The offline draft: greeting, acknowledgement by intent/device, quoted passages."""
     intent = INTENT_PHRASES.get((ticket.intent or "").lower(), "")
-    lines = [greeting(name), "", f"Спасибо за обращение{(' ' + intent) if intent else ''}. "
-             "Мы получили ваше письмо и уже занимаемся им."]
+    lines = [greeting(name), ""]
+    if ticket.sentiment == Ticket.Sentiment.NEGATIVE or ticket.priority == Ticket.Priority.URGENT:
+        # An upset or urgent customer hears an apology and priority before anything else.
+        lines += ["Приносим извинения за доставленные неудобства. Ваше обращение передано в работу "
+                  "в приоритетном порядке.", ""]
+    lines.append(f"Спасибо за обращение{(' ' + intent) if intent else ''}. Мы получили ваше письмо и уже занимаемся им.")
     if ticket.device_type or ticket.device_serial:
         device = ", ".join(x for x in (ticket.device_type, f"зав. № {ticket.device_serial}" if ticket.device_serial
                                                           else "") if x)

@@ -206,3 +206,16 @@ def test_forced_regeneration_replaces_a_staff_edited_draft(settings):
     outcome = ticket_draft(ticket.pk, force=True)
     assert outcome.kind == "template"
     assert Ticket.objects.get(pk=ticket.pk).llm_response != "Правка инженера"
+
+
+def test_template_apologises_to_an_upset_customer(settings):
+    from knowledge.drafting import ticket_draft
+
+    settings.AI_BASE_URL = ""
+    calm = Ticket.objects.create(subject="Вопрос", masked_text="Подскажите срок поверки.", sentiment="neutral")
+    angry = Ticket.objects.create(subject="Безобразие", masked_text="Третий раз пишу, прибор не работает!",
+                                  sentiment="negative")
+    ticket_draft(calm.pk)
+    ticket_draft(angry.pk)
+    assert "извинения" not in Ticket.objects.get(pk=calm.pk).llm_response
+    assert "Приносим извинения" in Ticket.objects.get(pk=angry.pk).llm_response
