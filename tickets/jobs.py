@@ -53,6 +53,26 @@ def enqueue_processing_many(ticket_ids: list[int]) -> None:
         Ticket.objects.filter(pk__in=ticket_ids).update(processing_error=f"Очередь обработки недоступна: {exc}")
 
 
+def requeue_stale(older_than_s: int = 600, limit: int = 500) -> int:
+    """Queue again the tickets whose processing never started (Redis was down when they
+    arrived, or the job was lost): still "new", older than the grace period, no run yet.
+    Called by ``poll_mailbox`` on every cycle; safe to repeat."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    cutoff = timezone.now() - timedelta(seconds=older_than_s)
+    stale = list(
+        Ticket.objects.filter(status=Ticket.Status.NEW, is_auto=False, created_at__lt=cutoff,
+                              processing_runs__isnull=True)
+        .order_by("created_at").values_list("pk", flat=True)[:limit]
+    )
+    if stale:
+        logger.warning("re-queueing %s tickets whose processing never started", len(stale))
+        enqueue_processing_many(stale)
+    return len(stale)
+
+
 def draft_ticket(ticket_id: int, force: bool = False) -> None:
     from knowledge.drafting import ticket_draft
 

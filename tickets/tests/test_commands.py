@@ -65,3 +65,24 @@ def test_redis_down_does_not_lose_the_ticket(eml, settings, django_capture_on_co
         ticket = ingest_raw(eml("cp1251_8bit.eml")).ticket
     ticket.refresh_from_db()
     assert "Очередь обработки недоступна" in ticket.processing_error
+
+
+def test_tickets_whose_processing_never_started_are_requeued(eml, redis_conn, settings, django_capture_on_commit_callbacks):
+    from datetime import timedelta
+
+    import django_rq
+    from django.utils import timezone
+
+    from tickets.ingest.store import ingest_raw
+    from tickets.jobs import requeue_stale
+
+    settings.RQ_QUEUES = {**settings.RQ_QUEUES, "nlp": {"URL": "redis://127.0.0.1:1/0"}}
+    with django_capture_on_commit_callbacks(execute=True):  # Redis is down when the mail arrives
+        ticket = ingest_raw(eml("cp1251_8bit.eml")).ticket
+    settings.RQ_QUEUES = {**settings.RQ_QUEUES, "nlp": {**settings.RQ_QUEUES["default"]}}  # Redis is back
+    assert requeue_stale() == 0  # within the grace period: its job may simply not have run yet
+    Ticket.objects.filter(pk=ticket.pk).update(created_at=timezone.now() - timedelta(hours=1))
+    assert requeue_stale() == 1
+    assert django_rq.get_queue("nlp").count == 1
+    ProcessingRun.objects.create(ticket=ticket, stage="nlp")
+    assert requeue_stale() == 0  # processing started: left alone

@@ -5,7 +5,7 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from tickets import imap
+from tickets import imap, jobs
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +54,9 @@ class Command(BaseCommand):
                         f"duplicates {stats.duplicates}, failed {stats.failed}"
                         + (" (UIDVALIDITY changed: re-synced)" if stats.resynced else "")
                     )
+            requeued = jobs.requeue_stale()
+            if requeued:
+                self.stdout.write(f"re-queued {requeued} tickets whose processing never started")
             return True
         except Exception as exc:  # noqa: BLE001 - the poller must survive server trouble
             logger.exception("mailbox poll failed")
