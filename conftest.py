@@ -89,7 +89,8 @@ service imap-login {{
     port = {port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {imaps_port}
   }}
 }}
 service stats {{
@@ -112,6 +113,7 @@ class Dovecot:
     def __init__(self, tls: bool = False):
         self.tls = tls
         self.port = free_port()
+        self.imaps_port = free_port() if tls else 0
         self.root = Path(tempfile.mkdtemp(prefix="enigma-dovecot-"))
         self.proc: subprocess.Popen | None = None
 
@@ -130,7 +132,7 @@ class Dovecot:
             )
             ssl_files = f"ssl_cert = <{root}/cert.pem\nssl_key = <{root}/key.pem"
         (root / "dovecot.conf").write_text(DOVECOT_CONF.format(
-            root=root, port=self.port, ssl="yes" if self.tls else "no", ssl_files=ssl_files))
+            root=root, port=self.port, imaps_port=self.imaps_port, ssl="yes" if self.tls else "no", ssl_files=ssl_files))
         dovecot = pwd.getpwnam("dovecot")
         subprocess.run(["chown", "-R", f"{dovecot.pw_uid}:{dovecot.pw_gid}", str(root / "mail")], check=True)
         self.proc = subprocess.Popen(["dovecot", "-F", "-c", str(root / "dovecot.conf")],
@@ -175,7 +177,8 @@ class Dovecot:
             client.logout()
 
     def settings(self, security: str = "none") -> dict:
-        return {"IMAP_HOST": "127.0.0.1", "IMAP_PORT": self.port, "IMAP_USER": self.user,
+        port = self.imaps_port if security == "ssl" else self.port
+        return {"IMAP_HOST": "127.0.0.1", "IMAP_PORT": port, "IMAP_USER": self.user,
                 "IMAP_PASSWORD": self.password, "IMAP_SECURITY": security, "IMAP_SSL_VERIFY": False}
 
 

@@ -119,12 +119,22 @@ def test_wrong_password_fails_clearly_and_is_recorded(imap_settings):
     assert "AUTHENTICATIONFAILED" in MailboxState.objects.get().last_error or MailboxState.objects.get().last_error
 
 
-def test_starttls(settings, dovecot_tls, redis_conn, eml):
-    for key, value in dovecot_tls.settings(security="starttls").items():
+@pytest.mark.parametrize("security", ["starttls", "ssl"])
+def test_tls(settings, dovecot_tls, redis_conn, eml, security):
+    for key, value in dovecot_tls.settings(security=security).items():
         setattr(settings, key, value)
     dovecot_tls.append(eml("cp1251_8bit.eml"))
     poll()
     assert Ticket.objects.count() == 1
-    # Dovecot ends the login line with "TLS" for sessions that upgraded: every login was TLS.
+    # Dovecot ends the login line with "TLS" for encrypted sessions: every login was TLS.
     logins = [line for line in (dovecot_tls.root / "dovecot.log").read_text().splitlines() if "Login: user=<support>" in line]
     assert logins and all(", TLS" in line for line in logins)
+
+
+def test_certificate_is_verified_by_default(settings, dovecot_tls, redis_conn):
+    for key, value in dovecot_tls.settings(security="ssl").items():
+        setattr(settings, key, value)
+    settings.IMAP_SSL_VERIFY = True  # the default: the test server's certificate is self-signed
+    with pytest.raises(CommandError):
+        poll()
+    assert "CERTIFICATE_VERIFY_FAILED" in MailboxState.objects.get().last_error
