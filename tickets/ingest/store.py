@@ -59,7 +59,7 @@ def ingest_batch(items: list[tuple[bytes, int | None]], *, source: str, folder: 
             pk__in=[m.pk for m, _ in stored], parse_status=Message.ParseStatus.PENDING
         )
         locked = {m.pk: m for m in pending}
-        for index, (message, fresh) in enumerate(stored):
+        for index, (message, _created) in enumerate(stored):
             if message.pk not in locked:
                 results[index] = IngestResult(message=message, ticket=message.ticket, duplicate=True)
                 continue
@@ -101,7 +101,7 @@ def store_raw_batch(items: list[tuple[bytes, int | None]], *, source: str, folde
         for m in Message.objects.filter(message_id__in=set(ids)).only("id", "message_id", "parse_status", "ticket_id")
     }
     new_rows: dict[str, Message] = {}
-    for message_id, (raw, uid) in zip(ids, items):
+    for message_id, (raw, uid) in zip(ids, items, strict=True):
         if message_id not in existing and message_id not in new_rows:
             new_rows[message_id] = Message(
                 message_id=message_id, raw=raw, raw_sha256=normalized_sha256(raw), size=len(raw),

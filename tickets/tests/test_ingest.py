@@ -10,10 +10,17 @@ from tickets.models import Attachment, Contact, Message, OutboundEmail, Ticket
 pytestmark = pytest.mark.django_db
 
 
-def test_new_mail_becomes_a_ticket_with_raw_bytes_and_contact(eml, django_capture_on_commit_callbacks):
+def nlp_queue_length() -> int:
+    import django_rq
+
+    return django_rq.get_queue("nlp").count
+
+
+def test_new_mail_becomes_a_ticket_with_raw_bytes_and_contact(eml, redis_conn, django_capture_on_commit_callbacks):
     raw = eml("cp1251_8bit.eml")
-    with django_capture_on_commit_callbacks() as callbacks:
+    with django_capture_on_commit_callbacks(execute=True):
         result = ingest_raw(raw)
+        assert nlp_queue_length() == 0  # nothing is queued before the commit
     assert result.created_ticket and not result.duplicate
     ticket = result.ticket
     assert ticket.number > 0 and ticket.subject == "Ошибка E07" and ticket.status == Ticket.Status.NEW
@@ -23,7 +30,7 @@ def test_new_mail_becomes_a_ticket_with_raw_bytes_and_contact(eml, django_captur
     assert message.raw_sha256 and message.size == len(raw)
     assert message.parse_status == Message.ParseStatus.PARSED
     assert "АНКАТ-7664Микро" in message.body_text
-    assert len(callbacks) == 1  # processing is queued only after commit
+    assert nlp_queue_length() == 1  # processing was queued by the commit
 
 
 def test_ticket_numbers_are_sequential(eml):
@@ -147,27 +154,29 @@ def test_unrelated_mail_with_same_subject_makes_a_new_ticket(eml):
     assert result.ticket.subject == "Ошибка E07"  # "Re:" stripped
 
 
-def test_auto_reply_on_a_ticket_is_attached_but_changes_nothing(eml, django_capture_on_commit_callbacks):
+def test_auto_reply_on_a_ticket_is_attached_but_changes_nothing(eml, redis_conn, django_capture_on_commit_callbacks):
     ticket = ingest_raw(eml("cp1251_8bit.eml")).ticket
     ticket.status = Ticket.Status.ANSWERED
     ticket.save(update_fields=["status"])
     raw = eml("autoreply.eml").replace(b"MIME-Version", b"In-Reply-To: <cp1251-8bit@example.ru>\nMIME-Version")
-    with django_capture_on_commit_callbacks() as callbacks:
+    redis_conn.flushdb()
+    with django_capture_on_commit_callbacks(execute=True):
         result = ingest_raw(raw)
     assert result.ticket == ticket and result.message.is_auto
     ticket.refresh_from_db()
     assert ticket.status == Ticket.Status.ANSWERED
-    assert callbacks == []  # no processing, hence no draft, hence no answer
+    assert nlp_queue_length() == 0  # no processing, hence no draft, hence no answer
 
 
 @pytest.mark.parametrize("name", ["autoreply.eml", "bounce.eml", "bulk.eml"])
-def test_unthreaded_automatic_mail_is_stored_as_a_closed_auto_ticket(eml, name, django_capture_on_commit_callbacks):
-    with django_capture_on_commit_callbacks() as callbacks:
+def test_unthreaded_automatic_mail_is_stored_as_a_closed_auto_ticket(eml, name, redis_conn,
+                                                                   django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
         result = ingest_raw(eml(name))
     ticket = result.ticket
     assert ticket.is_auto and ticket.status == Ticket.Status.CLOSED and ticket.closed_at
     assert ticket.contact is None  # MAILER-DAEMON is not a customer
-    assert callbacks == []
+    assert nlp_queue_length() == 0
 
 
 def test_contact_is_reused_and_completed(eml):
