@@ -1,0 +1,1 @@
+"""The Telegram bot (aiogram 3): the only package that imports aiogram."""
