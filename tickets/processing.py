@@ -14,6 +14,7 @@ from tickets.models import Message, ProcessingRun, Ticket
 logger = logging.getLogger(__name__)
 
 NLP_STAGE = "nlp"
+_STICKY_FIELDS = {"full_name", "phone", "email", "company", "device_type", "device_serial"}
 
 
 def _field_values(ticket: Ticket, result: dict, sender: str) -> dict:
@@ -84,6 +85,10 @@ def ticket_process(ticket_id: int) -> None:
             )
             return
         for name, value in values.items():
+            # A short follow-up ("не помогло") names no phone or serial: keep what the thread
+            # already told us. Sentiment, summary and intent describe the latest mail.
+            if name in _STICKY_FIELDS and not value:
+                continue
             setattr(ticket, name, value)
         ticket.processing_error = ""
         ticket.save(update_fields=[*values, "status", "processing_error", "updated_at"])

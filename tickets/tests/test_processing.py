@@ -123,3 +123,23 @@ def test_rq_job_path_loads_models_once_per_worker(run_jobs, monkeypatch):
     assert all(count <= 1 for count in loaded.values()), loaded
     second.refresh_from_db()
     assert second.device_serial == "7788121" and second.intent == "documents"
+
+
+@pytest.mark.django_db
+def test_a_short_follow_up_keeps_what_the_thread_already_told(monkeypatch):
+    monkeypatch.setattr("tickets.jobs.enqueue_draft", lambda pk: None)
+    ticket = make_ticket(ANGRY_MAIL, sender="kuznetsov@tmnteplo.ru")
+    processing.ticket_process(ticket.pk)
+    follow_up = "Не помогло, прибор опять сработал ночью."
+    raw = f"From: kuznetsov@tmnteplo.ru\r\n\r\n{follow_up}".encode()
+    Message.objects.create(
+        ticket=ticket, direction=Message.Direction.INBOUND, message_id="<follow-up@t>",
+        from_address="kuznetsov@tmnteplo.ru", body_text=follow_up, raw=raw,
+        raw_sha256=hashlib.sha256(raw).hexdigest(), size=len(raw), parse_status=Message.ParseStatus.PARSED,
+    )
+    processing.ticket_process(ticket.pk)
+    ticket.refresh_from_db()
+    assert ticket.phone == "+73452551234 доб. 12"
+    assert (ticket.device_type, ticket.device_serial) == ("СГГ-20Микро", "4512")
+    assert ticket.full_name == "Кузнецов Андрей Петрович" and ticket.company == "МУП «Тюменьтеплосеть»"
+    assert "Не помогло" in ticket.masked_text  # the draft answers the latest mail
