@@ -26,5 +26,8 @@ RUN SECRET_KEY=build DATABASE_URL=sqlite:////tmp/build.db REDIS_URL=redis://loca
 
 USER enigma
 EXPOSE 8000
-HEALTHCHECK --interval=30s --timeout=5s CMD curl -fsS http://127.0.0.1:8000/healthz || exit 1
-CMD ["uvicorn", "enigma_site.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--workers", "2"]
+# Liveness only (the process serves HTTP); compose checks readiness (/readyz) for the web service.
+# Probes bypass ALLOWED_HOSTS and the HTTPS redirect (enigma_site.health.ProbeMiddleware).
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s CMD curl -fsS http://127.0.0.1:8000/healthz || exit 1
+# --proxy-headers: client addresses and scheme from the TLS proxy (set BEHIND_TLS_PROXY=true too).
+CMD ["uvicorn", "enigma_site.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--workers", "2", "--proxy-headers", "--no-server-header"]

@@ -5,10 +5,10 @@ BIN    := $(VENV)/bin
 
 .PHONY: demo test install stop lint corpus bench
 
-$(BIN)/.installed: requirements.txt requirements-nodeps.txt
+$(BIN)/.installed: requirements.txt requirements-test.txt requirements-nodeps.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -r requirements.txt
+	$(BIN)/pip install -q -r requirements-test.txt
 	$(BIN)/pip install -q --no-deps -r requirements-nodeps.txt
 	touch $@
 
@@ -31,3 +31,5 @@ bench: install
 	$(BIN)/python benchmarks/reply.py
 	$(BIN)/python benchmarks/knowledge.py
 	$(BIN)/python benchmarks/nlp.py
+	$(BIN)/python benchmarks/bot.py
+	$(BIN)/python benchmarks/api.py

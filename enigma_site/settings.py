@@ -82,7 +82,8 @@ if "REDIS_URL" not in env.ENVIRON:
     env.ENVIRON["REDIS_URL"] = embedded.redis_url(DATA_DIR)
 
 DATABASES = {"default": env.db("DATABASE_URL")}
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+# 0: under ASGI every request runs in its own thread, and persistent connections pile up.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 REDIS_URL = env("REDIS_URL")
 
@@ -190,6 +191,7 @@ KNOWLEDGE_DIR = Path(env("KNOWLEDGE_DIR", default=str(BASE_DIR / "data" / "knowl
 FAISS_INDEX_DIR = Path(env("FAISS_INDEX_DIR", default=str(DATA_DIR / "faiss_index")))
 TELEGRAM_BOT_TOKEN = env("TELEGRAM_BOT_TOKEN", default="")
 TELEGRAM_API_URL = env("TELEGRAM_API_URL", default="")
+TELEGRAM_BOT_USERNAME = env("TELEGRAM_BOT_USERNAME", default="")  # for the t.me/<bot>?start=<code> link
 EVENTS_CHANNEL = env("EVENTS_CHANNEL", default="enigma:events")
 EVENTS_INCLUDE_PERSONAL_DATA = env.bool("EVENTS_INCLUDE_PERSONAL_DATA", default=False)
 
@@ -222,3 +224,47 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- console/API/ops (issue 7) ---------------------------------------------------------------
+INSTALLED_APPS += ["django_filters", "corsheaders", "django_prometheus"]
+# Probes answer before host validation and the HTTPS redirect (container healthchecks use 127.0.0.1).
+MIDDLEWARE.insert(0, "enigma_site.health.ProbeMiddleware")
+MIDDLEWARE.insert(1, "django_prometheus.middleware.PrometheusBeforeMiddleware")
+MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.common.CommonMiddleware"), "corsheaders.middleware.CorsMiddleware")
+MIDDLEWARE.append("django_prometheus.middleware.PrometheusAfterMiddleware")
+
+# The SvelteKit front's origin(s), e.g. https://desk.example.ru; token auth needs no credentials.
+CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
+CORS_ALLOW_CREDENTIALS = env.bool("CORS_ALLOW_CREDENTIALS", default=False)
+CORS_URLS_REGEX = r"^/api/.*$"
+
+REST_FRAMEWORK["DEFAULT_FILTER_BACKENDS"] = ["django_filters.rest_framework.DjangoFilterBackend"]
+REST_FRAMEWORK["DEFAULT_PAGINATION_CLASS"] = "tickets.api.pagination.TicketPagination"
+SPECTACULAR_SETTINGS["COMPONENT_SPLIT_REQUEST"] = True
+SPECTACULAR_SETTINGS["SCHEMA_PATH_PREFIX"] = r"/api/v1"
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
+    "TicketStatusEnum": "tickets.models.Ticket.Status",
+    "OutboundStatusEnum": "tickets.models.OutboundEmail.Status",
+}
+
+# /metrics: open on the internal network by default; with METRICS_TOKEN set Prometheus must
+# send "Authorization: Bearer <token>".
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
+PROMETHEUS_METRIC_NAMESPACE = ""
+# Plain-HTTP probes from the orchestrator must not be redirected to HTTPS.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+SESSION_COOKIE_HTTPONLY = True
+# /readyz flags the mailbox as stale after this many seconds without a successful poll.
+MAILBOX_STALE_AFTER = env.int("MAILBOX_STALE_AFTER", default=900)
+# Token first: an anonymous API call gets 401 with "WWW-Authenticate: Token" (the front logs in);
+# a logged-in non-staff user gets 403.
+REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"] = [
+    "rest_framework.authentication.TokenAuthentication",
+    "rest_framework.authentication.SessionAuthentication",
+]
+# The ticket list's total is reused this many seconds (0: count every time); see tickets/api/pagination.py.
+API_COUNT_CACHE_SECONDS = env.int("API_COUNT_CACHE_SECONDS", default=5)

@@ -5,5 +5,10 @@ from tickets.api import views
 
 router = DefaultRouter()
 router.register("tickets", views.TicketViewSet, basename="ticket")
+router.register("contacts", views.ContactViewSet, basename="contact")
+router.register("attachments", views.AttachmentViewSet, basename="attachment")
 
-urlpatterns = [path("", include(router.urls))]
+urlpatterns = [
+    path("stats/", views.StatsView.as_view(), name="stats"),
+    path("", include(router.urls)),
+]
