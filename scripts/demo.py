@@ -38,12 +38,14 @@ def main() -> None:
     from django.contrib.auth import get_user_model
 
     User = get_user_model()
-    password_file = ROOT / "data" / "demo-admin-password"
+    from django.conf import settings
+
+    password_file = settings.DATA_DIR / "demo-admin-password"
     if not User.objects.filter(username="admin").exists():
         password = secrets.token_urlsafe(9)
         User.objects.create_superuser("admin", "admin@enigma.local", password)
         password_file.write_text(password)
-    password = password_file.read_text().strip() if password_file.exists() else "(set earlier; see data/demo-admin-password)"
+    password = password_file.read_text().strip() if password_file.exists() else f"(set earlier; see {password_file})"
 
     manage("import_eml", "demo/mailbox")
     for extra in ("build_knowledge_index",):

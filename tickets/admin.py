@@ -275,6 +275,10 @@ class TicketAdmin(admin.ModelAdmin):
                 cache[object_id] = None
         return cache[object_id]
 
+    def changelist_view(self, request, extra_context=None):
+        # Django's generic "Выберите заявка для изменения" is ungrammatical in Russian.
+        return super().changelist_view(request, {"title": "Заявки", **(extra_context or {})})
+
     def change_view(self, request, object_id, form_url="", extra_context=None):
         extra_context = extra_context or {}
         ticket = self.get_object(request, object_id)
