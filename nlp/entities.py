@@ -24,13 +24,17 @@ def find_emails(text: str) -> list[tuple[int, int, str]]:
 # --- serial numbers ------------------------------------------------------------------------------
 
 _SERIAL_KEY = (
-    r"(?:зав(?:одск(?:ой|ого|им|ом)|\.|\b)\s*(?:номер(?:ом|а)?|ном\.?|№|n|#)?|"
-    r"серийн(?:ый|ого|ым)\s*(?:номер(?:ом|а)?|№)|сер\.\s*№|s/n|s\\n|sn|serial(?:\s+(?:number|no\.?|#))?)"
+    r"(?:зав(?:одск(?:ой|ого|им|ом|ие|их)|\.|\b)\s*(?:номер(?:ом|ами|а|ов)?|ном\.?|№|n|#)?|"
+    r"серийн(?:ый|ого|ым|ые|ых)\s*(?:номер(?:ом|ами|а|ов)?|№)|сер\.\s*№|s/n|s\\n|sn|serial(?:\s+(?:number|no\.?|#))?)"
 )
 _SERIAL_VALUE = r"([A-ZА-ЯЁ0-9][A-ZА-ЯЁ0-9\-./]{0,24}[A-ZА-ЯЁ0-9]|\d)"
 SERIAL_RE = re.compile(rf"(?<![\w]){_SERIAL_KEY}\s*[:.]?\s*(?:№\s*)?{_SERIAL_VALUE}", re.I)
 # "СГГ-20Микро № 4512", "(№ 99031)": a number right after a device name
 NUMBER_AFTER_DEVICE = re.compile(rf"^\s*[,(]?\s*(?:№|N|#)\s*{_SERIAL_VALUE}", re.I)
+
+
+# "заводские номера 4411, 4412 и 4413": the numbers listed after the first one
+MORE_SERIALS = re.compile(rf"^(?:\s*,\s*|\s+и\s+){_SERIAL_VALUE}", re.I)
 
 
 def find_serials(text: str, devices: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
@@ -39,6 +43,12 @@ def find_serials(text: str, devices: list[tuple[int, int, str]]) -> list[tuple[i
         value = m.group(1).rstrip(".-/")
         if any(ch.isdigit() for ch in value):
             found.append((m.start(1), m.start(1) + len(value), value))
+            end = m.start(1) + len(value)
+            while (more := MORE_SERIALS.match(text[end:end + 40])) and any(ch.isdigit() for ch in more.group(1)):
+                extra = more.group(1).rstrip(".-/")
+                start = end + more.start(1)
+                found.append((start, start + len(extra), extra))
+                end = start + len(extra)
     for _, end, _ in devices:
         m = NUMBER_AFTER_DEVICE.match(text[end:end + 40])
         if m and any(ch.isdigit() for ch in m.group(1)):
@@ -110,8 +120,15 @@ def _quote_norm(name: str) -> str:
     return f"«{inner}»"
 
 
+# Hasty mail writes the legal form in lowercase ("ооо строймонолит"). Only unambiguous forms:
+# "ао" and "ип" are ordinary words too often.
+LOWER_COMPANY_RE = re.compile(r"(?<![\w])(?P<form>ооо|оао|зао|пао|муп|гуп)\s+(?P<name>[а-яё][а-яё\-]{2,30})(?![\w])")
+
+
 def find_companies(text: str) -> list[tuple[int, int, str]]:
     found = []
+    for m in LOWER_COMPANY_RE.finditer(text):
+        found.append((m.start(), m.end(), f"{m.group('form').upper()} «{m.group('name').capitalize()}»"))
     for m in COMPANY_RE.finditer(text):
         if m.group("form"):
             name = m.group("name")

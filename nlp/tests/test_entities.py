@@ -75,3 +75,23 @@ def test_quoted_history_is_not_analysed():
 
 def test_phone_matcher_skips_protected_spans():
     assert find_phones("зав. № 89161234567", protected=[(8, 19)]) == []
+
+
+def test_a_list_of_serials_is_all_recognised():
+    text = "Просим поверить три газоанализатора ДАХ-М (заводские номера 4411, 4412 и 4413)."
+    assert ents(text).serial == "4411"
+    result = analyze(text + " Звоните: +7 495 123-45-67")
+    for serial in ("4411", "4412", "4413"):  # serials are kept for the AI, never masked as phones
+        assert serial in result.masked_text
+
+
+@pytest.mark.parametrize(("text", "company"), [
+    ("лебедев виктор, ооо строймонолит, 89161112233", "ООО «Строймонолит»"),
+    ("пишет муп водоканал про котельную", "МУП «Водоканал»"),
+])
+def test_legal_form_in_lowercase(text, company):
+    assert ents(text).company == company
+
+
+def test_lowercase_words_like_ao_are_not_companies():
+    assert ents("ао и ип — это просто буквы в тексте про прибор").company == ""
