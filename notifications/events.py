@@ -12,10 +12,13 @@ commit: e.g. the reply service saves the ticket (the post-save signal asks for
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import logging
+import os
 import re
+import threading
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
@@ -151,6 +154,33 @@ def _redis(url: str):
     return redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2, health_check_interval=30)
 
 
+_thread_state = threading.local()
+
+
+def _run_coroutine(coro):
+    """Run ``coro`` to completion from sync code on this thread's persistent event loop.
+
+    ``async_to_sync`` builds a new loop (and thread) per call, ~3 ms each — most of an event's
+    cost on the ingestion path. A loop kept per thread (and per process: a forked RQ child
+    never reuses its parent's) also keeps channels_redis's connection pool warm.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:  # called from async code through a sync wrapper: let asgiref handle it
+        from asgiref.sync import async_to_sync
+
+        async def wrapper():
+            return await coro
+
+        return async_to_sync(wrapper)()
+    state = getattr(_thread_state, "loop", None)
+    if state is None or state[0] != os.getpid() or state[1].is_closed():
+        state = _thread_state.loop = (os.getpid(), asyncio.new_event_loop())
+    return state[1].run_until_complete(coro)
+
+
 def publish(payload: dict) -> bool:
     """Send one event to Redis pub/sub and the Channels group. Never raises."""
     global failed_publishes, published_events
@@ -162,12 +192,11 @@ def publish(payload: dict) -> bool:
         return False
     published_events += 1
     try:
-        from asgiref.sync import async_to_sync
         from channels.layers import get_channel_layer
 
         layer = get_channel_layer()
         if layer is not None:
-            async_to_sync(layer.group_send)(TICKETS_GROUP, {"type": "ticket.event", "event": payload})
+            _run_coroutine(layer.group_send(TICKETS_GROUP, {"type": "ticket.event", "event": payload}))
     except Exception as exc:  # noqa: BLE001 - websockets are best effort
         logger.warning("could not forward %s to websockets: %s", payload.get("event"), exc)
     return True
