@@ -148,6 +148,8 @@ IMAP_MOVE_TO = env("IMAP_MOVE_TO", default="")  # optional folder for processed 
 IMAP_TIMEOUT = env.int("IMAP_TIMEOUT", default=30)
 IMAP_FETCH_BATCH = env.int("IMAP_FETCH_BATCH", default=50)
 IMAP_POLL_INTERVAL = env.int("IMAP_POLL_INTERVAL", default=60)
+# Worker processes that parse MIME while the poller stores the previous batch (0: inline).
+INGEST_PARSE_WORKERS = env.int("INGEST_PARSE_WORKERS", default=1)
 
 # Largest raw message accepted; bigger mails are stored raw but not parsed (marked for staff).
 MAIL_MAX_PARSE_BYTES = env.int("MAIL_MAX_PARSE_BYTES", default=50 * 1024 * 1024)

@@ -8,6 +8,7 @@ resumes where it stopped; messages it fetches twice are recognised by Message-ID
 
 from __future__ import annotations
 
+import atexit
 import logging
 import re
 import ssl
@@ -17,6 +18,7 @@ from django.conf import settings
 from django.utils import timezone
 from imap_tools import MailBox, MailBoxStartTls, MailBoxUnencrypted
 
+from tickets.ingest.mime import parse_many
 from tickets.ingest.store import ingest_batch
 from tickets.models import MailboxState, Message
 
@@ -76,26 +78,66 @@ def poll_folder(box, folder: str, *, move_to: str = "", batch: int | None = None
     uids = [int(u) for u in box.uids(f"UID {state.last_uid + 1}:*", charset=None)]
     uids = sorted(u for u in uids if u > state.last_uid)  # "N:*" always returns the last message
     processed: list[str] = []
-    for start in range(0, len(uids), batch):
-        fetched = list(_fetch_raw(box, uids[start:start + batch]))
-        if not fetched:
-            continue
-        state.last_uid = fetched[-1][0]
-        # The last UID commits in the same transaction as the tickets it covers.
-        results = ingest_batch([(raw, uid) for uid, raw in fetched], source=Message.Source.IMAP, folder=folder,
-                               on_parsed=lambda: state.save(update_fields=["last_uid"]))
-        for result in results:
-            stats.fetched += 1
-            stats.created_tickets += int(result.created_ticket)
-            stats.duplicates += int(result.duplicate)
-            stats.failed += int(result.failed)
-        processed.extend(str(uid) for uid, _ in fetched)
+    pool = parse_pool()
+    previous = None  # (fetched, future parse results): parsed while the batch before is stored
+    for start in range(0, len(uids) + batch, batch):
+        fetched = list(_fetch_raw(box, uids[start:start + batch])) if start < len(uids) else []
+        future = _submit_parse(pool, fetched) if fetched else None
+        if previous is not None:
+            _store(previous, state, folder, stats)
+            processed.extend(str(uid) for uid, _ in previous[0])
+        previous = (fetched, future) if fetched else None
     if move_to and processed:
         box.move(processed, move_to)
     state.last_poll_at = state.last_success_at = timezone.now()
     state.last_error = ""
     state.save(update_fields=["last_poll_at", "last_success_at", "last_error"])
     return stats
+
+
+def _store(batch, state: MailboxState, folder: str, stats: PollStats) -> None:
+    fetched, future = batch
+    parsed = None
+    if future is not None:
+        try:
+            parsed = future.result()
+        except Exception:  # noqa: BLE001 - a broken worker: parse inline instead
+            logger.exception("parse worker failed; parsing in the poller")
+    state.last_uid = fetched[-1][0]
+    # The last UID commits in the same transaction as the tickets it covers.
+    results = ingest_batch([(raw, uid) for uid, raw in fetched], source=Message.Source.IMAP, folder=folder,
+                           parsed=parsed, on_parsed=lambda: state.save(update_fields=["last_uid"]))
+    for result in results:
+        stats.fetched += 1
+        stats.created_tickets += int(result.created_ticket)
+        stats.duplicates += int(result.duplicate)
+        stats.failed += int(result.failed)
+
+
+_POOL = None
+
+
+def parse_pool():
+    """One MIME-parsing worker process per poller (``INGEST_PARSE_WORKERS``; 0 parses inline).
+    Spawned, not forked: it imports only the pure parsing module, never Django's state."""
+    global _POOL
+    workers = settings.INGEST_PARSE_WORKERS
+    if workers <= 0:
+        return None
+    if _POOL is None:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        _POOL = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+        atexit.register(_POOL.shutdown, cancel_futures=True)
+    return _POOL
+
+
+def _submit_parse(pool, fetched):
+    if pool is None:
+        return None
+    limit = settings.MAIL_MAX_PARSE_BYTES
+    return pool.submit(parse_many, [raw if len(raw) <= limit else None for _, raw in fetched])
 
 
 def _fetch_raw(box, uids: list[int]):

@@ -21,7 +21,9 @@ from email.message import EmailMessage
 
 import html2text
 
-__all__ = ["ParsedAttachment", "ParsedMail", "parse_mail", "header_message_id", "derive_message_id", "decode_bytes"]
+__all__ = [
+    "ParsedAttachment", "ParsedMail", "parse_mail", "parse_many", "header_message_id", "derive_message_id", "decode_bytes",
+]
 
 _POLICY = email.policy.default.clone(max_line_length=None)
 _ID_RE = re.compile(r"<[^<>\s]+>")
@@ -495,3 +497,18 @@ def parse_mail(raw: bytes) -> ParsedMail:
         mail.notes.append(f"дефект: {type(defect).__name__}")
     mail.notes = list(dict.fromkeys(mail.notes))
     return mail
+
+
+def parse_many(raws: list[bytes | None]) -> list[ParsedMail | ValueError | None]:
+    """Parse several mails (in a worker process: the results are pickled back). A mail that
+    fails gives a ``ValueError`` carrying the reason; ``None`` in, ``None`` out."""
+    results: list[ParsedMail | ValueError | None] = []
+    for raw in raws:
+        if raw is None:
+            results.append(None)
+            continue
+        try:
+            results.append(parse_mail(raw))
+        except Exception as exc:  # noqa: BLE001 - reported per mail, like inline parsing
+            results.append(ValueError(f"{type(exc).__name__}: {exc}"))
+    return results

@@ -38,10 +38,12 @@ def ingest_raw(raw: bytes, *, source: str = Message.Source.FILE, folder: str = "
     return ingest_batch([(raw, uid)], source=source, folder=folder)[0]
 
 
-def ingest_batch(items: list[tuple[bytes, int | None]], *, source: str, folder: str = "", on_parsed=None) -> list[IngestResult]:
+def ingest_batch(items: list[tuple[bytes, int | None]], *, source: str, folder: str = "", on_parsed=None,
+                 parsed: list | None = None) -> list[IngestResult]:
     """Ingest several raw mails: one commit stores all raw bytes, then each mail is parsed
     and threaded in its own savepoint inside one transaction (commits are the costliest
-    part of ingestion). ``on_parsed()`` runs inside that transaction, so progress markers
+    part of ingestion). ``parsed`` may hold the items' :func:`parse_many` results, computed
+    in another process while the previous batch was stored. ``on_parsed()`` runs inside that transaction, so progress markers
     such as the IMAP last UID commit together with the tickets they describe.
 
     A crash after the first commit loses only parsing work: the stored rows stay
@@ -65,7 +67,8 @@ def ingest_batch(items: list[tuple[bytes, int | None]], *, source: str, folder: 
                 continue
             try:
                 with transaction.atomic():
-                    results[index] = result = _parse_and_thread(locked.pop(message.pk))
+                    results[index] = result = _parse_and_thread(
+                        locked.pop(message.pk), parsed[index] if parsed is not None else None)
                 if result.ticket is not None and not result.message.is_auto:
                     to_process.append(result.ticket.pk)
             except Exception as exc:  # noqa: BLE001 - recorded on the message; the run goes on
@@ -130,14 +133,16 @@ def store_raw_batch(items: list[tuple[bytes, int | None]], *, source: str, folde
     return results
 
 
-def _parse_and_thread(message: Message) -> IngestResult:
-    """Parse a locked, pending message and attach it to its ticket (new or existing)."""
+def _parse_and_thread(message: Message, parsed: ParsedMail | ValueError | None = None) -> IngestResult:
+    """Parse a locked, pending message (unless parsed already) and attach it to its ticket."""
     from django.conf import settings
 
     raw = bytes(message.raw)
     if len(raw) > settings.MAIL_MAX_PARSE_BYTES:
         raise ValueError(f"письмо слишком большое для разбора: {len(raw)} байт")
-    parsed = parse_mail(raw)
+    if isinstance(parsed, ValueError):
+        raise parsed
+    parsed = parsed or parse_mail(raw)
     _fill_message(message, parsed)
     ticket, created = _thread(message, parsed)
     message.ticket = ticket
