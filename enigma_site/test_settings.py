@@ -38,3 +38,7 @@ REDIS_URL = TEST_REDIS_URL
 EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = False
 ALLOWED_HOSTS = ["*"]
+# Static files are served from the apps' folders in tests (no collectstatic run).
+STATIC_ROOT = tempfile.mkdtemp(prefix="enigma-test-static-")
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True
