@@ -128,6 +128,21 @@ def _queue_families() -> list:
         return [up]
 
 
+def _event_families() -> list:
+    """Ticket events published by this web process (the poller and workers count their own
+    and log each failure; when Redis is down there is nowhere shared to count them)."""
+    from prometheus_client.core import CounterMetricFamily
+
+    from notifications import events
+
+    return [
+        CounterMetricFamily("enigma_events_published", "Ticket events published by this process.",
+                            value=events.published_events),
+        CounterMetricFamily("enigma_events_publish_failed", "Ticket events this process could not publish.",
+                            value=events.failed_publishes),
+    ]
+
+
 class EnigmaCollector:
     """A prometheus_client collector; values are cached briefly so parallel scrapers are cheap."""
 
@@ -150,7 +165,7 @@ class EnigmaCollector:
 
                     logger.warning("metrics: database unavailable: %s", exc)
                     return [GaugeMetricFamily("enigma_database_up", "1 if PostgreSQL answered this scrape.", value=0)]
-            return list(self._cached[1])
+            return list(self._cached[1]) + _event_families()
 
 
 _collector: EnigmaCollector | None = None

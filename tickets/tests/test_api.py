@@ -346,6 +346,8 @@ def test_metrics_exposes_enigma_and_django_metrics(client, eml, redis_conn, sett
         'enigma_queue_depth{queue="nlp"}',
         "enigma_redis_up 1.0",
         "django_http_requests_total_by_method_total",
+        "enigma_events_published_total",
+        "enigma_events_publish_failed_total",
     ):
         assert line in text, line
 
