@@ -130,12 +130,15 @@ def ticket_card(ticket, viewer, last_reply_status: str | None = None, summary: s
 
 
 def reply_confirmation(ticket) -> Card:
+    from tickets.services import draft_fingerprint
+
     body = cut(ticket.llm_response.strip(), 3000)
     text = (f"Отправить клиенту ответ по заявке <b>#{ticket.number}</b>?\n\n"
             f"<blockquote>{escape(body)}</blockquote>\n\n"
             "Письмо уйдёт с адреса поддержки. Чтобы поправить текст, откройте заявку в админке.")
     return Card(text=text, buttons=((
-        Button("✅ Да, отправить", callback=callback(REPLY_CONFIRM, ticket.pk)),
+        # The fingerprint ties «Да» to the text shown here (callback data: 64 bytes at most).
+        Button("✅ Да, отправить", callback=callback(REPLY_CONFIRM, f"{ticket.pk}.{draft_fingerprint(ticket.llm_response)}")),
         Button("Отмена", callback=callback(REPLY_CANCEL, ticket.pk)),
     ),))
 

@@ -255,16 +255,21 @@ def reply_confirmation(telegram_user_id: int, ticket_id: int) -> cards.Card | st
     return cards.reply_confirmation(ticket)
 
 
-def reply_confirm(telegram_user_id: int, ticket_id: int) -> str:
-    """Step two: the same reply service as the API and the admin action."""
+def reply_confirm(telegram_user_id: int, ticket_id: int, fingerprint: str | None) -> str:
+    """Step two: the same reply service as the API and the admin action, for exactly the text
+    the confirmation showed (``fingerprint``), and only while the ticket still awaits a reply."""
     from tickets.services import ReplyConflict, ReplyError, reply_request
 
     user = bot_actor(telegram_user_id)
     ticket = _ticket(ticket_id)
     if ticket is None:
         return "Заявка не найдена (возможно, удалена)."
+    if not fingerprint:
+        return "Кнопка устарела: нажмите «Отправить ответ» ещё раз."
+    if not cards.can_send_reply(ticket):
+        return f"Ответ по заявке #{ticket.number} сейчас отправить нельзя (статус: {ticket.get_status_display().lower()})."
     try:
-        reply_request(ticket.pk, user=user)
+        reply_request(ticket.pk, user=user, expected_fingerprint=fingerprint)
     except ReplyConflict as exc:
         return f"⚠️ {exc}".replace(" Для повторной отправки укажите resend.", " Повторная отправка — из админки.")
     except ReplyError as exc:

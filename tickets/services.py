@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import smtplib
 import socket
@@ -77,16 +78,36 @@ def ticket_regenerate_draft(ticket_id: int) -> str | None:
 
 # --- requesting a reply ----------------------------------------------------------------------
 
-def reply_request(ticket_id: int, *, user=None, text: str | None = None, resend: bool = False) -> ReplyRequest:
+def draft_fingerprint(text: str) -> str:
+    """A short hash of a draft: a confirmation step (Telegram) sends only the text it showed."""
+    return hashlib.sha256((text or "").strip().encode("utf-8")).hexdigest()[:12]
+
+
+def reply_conflict(ticket: Ticket, last_inbound: Message | None) -> OutboundEmail | None:
+    """The reply that makes a new one a duplicate: one queued or being sent, or one sent after
+    the customer's latest mail. A customer's follow-up deserves a new answer."""
+    existing = ticket.outbound_emails.filter(status__in=ACTIVE_REPLY_STATUSES).order_by("-created_at").first()
+    if (existing is not None and existing.status == OutboundEmail.Status.SENT and last_inbound is not None
+            and existing.created_at < last_inbound.received_at):
+        return None
+    return existing
+
+
+def reply_request(ticket_id: int, *, user=None, text: str | None = None, resend: bool = False,
+                  expected_fingerprint: str | None = None) -> ReplyRequest:
     """Validate, mark the ticket processed, queue one OutboundEmail; the job is enqueued after commit.
 
     ``text`` (staff edits) replaces ``llm_response`` first. A second request while a reply is
-    queued, being sent or sent raises :class:`ReplyConflict` unless ``resend`` is true.
+    queued or being sent, or after one was sent and the customer has not written since, raises
+    :class:`ReplyConflict` unless ``resend`` is true. ``expected_fingerprint`` (see
+    :func:`draft_fingerprint`) refuses to send a draft that changed since it was shown.
     """
     with transaction.atomic():
         ticket = Ticket.objects.select_for_update().get(pk=ticket_id)
         if text is not None:
             ticket.llm_response = text
+        if expected_fingerprint is not None and draft_fingerprint(ticket.llm_response) != expected_fingerprint:
+            raise ReplyError("Черновик изменился после того, как его показали: откройте заявку и проверьте текст заново.")
         body = (ticket.llm_response or "").strip()
         if not body:
             raise ReplyError("Текст ответа пуст: заполните черновик (llm_response) перед отправкой.")
@@ -97,7 +118,7 @@ def reply_request(ticket_id: int, *, user=None, text: str | None = None, resend:
             .order_by("-received_at", "-id").first()
         )
         to_address = _customer_address(ticket, last_inbound)
-        existing = ticket.outbound_emails.filter(status__in=ACTIVE_REPLY_STATUSES).order_by("-created_at").first()
+        existing = reply_conflict(ticket, last_inbound)
         if existing and not resend:
             label = existing.get_status_display().lower()
             raise ReplyConflict(f"Ответ по заявке #{ticket.number} уже есть (статус: {label}). "

@@ -136,6 +136,7 @@ async def button(callback: CallbackQuery) -> None:
             if callback.message:
                 await callback.message.edit_text(card.text, reply_markup=markup(card))
             return
+        argument, _, fingerprint = argument.partition(".")  # «Да» carries the draft's fingerprint
         if not argument.isdigit():
             await callback.answer("Кнопка устарела.")
             return
@@ -156,7 +157,7 @@ async def button(callback: CallbackQuery) -> None:
             if callback.message:
                 await callback.message.answer(result.text, reply_markup=markup(result), reply_parameters=_reply_to(callback))
         elif action == cards.REPLY_CONFIRM:
-            text = await db(services.reply_confirm)(user_id, ticket_id)
+            text = await db(services.reply_confirm)(user_id, ticket_id, fingerprint or None)
             await callback.answer()
             if callback.message:
                 await callback.message.edit_text(text)

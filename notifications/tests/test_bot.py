@@ -121,7 +121,9 @@ def test_reply_button_asks_then_queues_through_the_reply_service(bot):
     assert not OutboundEmail.objects.exists()  # nothing happens before the confirmation
 
     confirm_id = 100 + len(bot.fake.calls("sendMessage")) - 1
-    bot.fake.push_update(callback_update(CHAT, f"reply_ok:{ticket.pk}", message_id=confirm_id))
+    yes = next(b["callback_data"] for b in buttons(confirm) if b["text"].startswith("✅"))
+    assert yes.startswith(f"reply_ok:{ticket.pk}.")  # carries the shown draft's fingerprint
+    bot.fake.push_update(callback_update(CHAT, yes, message_id=confirm_id))
     bot.fake.wait_for("editMessageText", lambda r: "поставлен в очередь" in r.params["text"])
     outbound = OutboundEmail.objects.get(ticket=ticket)
     assert outbound.requested_by == user and outbound.status == OutboundEmail.Status.QUEUED
@@ -131,10 +133,24 @@ def test_reply_button_asks_then_queues_through_the_reply_service(bot):
     edit = bot.fake.wait_for("editMessageText", lambda r: int(r.params["message_id"]) == message_id)
     assert "Ответ в очереди" in edit.params["text"] and "Отправить ответ" not in button_texts(edit)
 
-    # Pressing the old "send" again: refused by the same service rules, nothing new queued.
-    bot.fake.push_update(callback_update(CHAT, f"reply_ok:{ticket.pk}", message_id=confirm_id))
-    bot.fake.wait_for("editMessageText", lambda r: "уже есть" in r.params["text"])
+    # Pressing the old "send" again: refused (a reply is queued), nothing new queued.
+    bot.fake.push_update(callback_update(CHAT, yes, message_id=confirm_id))
+    bot.fake.wait_for("editMessageText", lambda r: "нельзя" in r.params["text"])
     assert OutboundEmail.objects.count() == 1
+
+
+def test_confirmation_refuses_a_draft_changed_after_it_was_shown(bot):
+    user = make_staff()
+    link_chat(user, CHAT)
+    ticket = make_ticket(llm_response=DRAFT, status=Ticket.Status.DRAFT_READY)
+    card_for(bot, ticket.number)
+    bot.fake.push_update(callback_update(CHAT, f"reply:{ticket.pk}", message_id=card_id(ticket)))
+    confirm = bot.fake.wait_for("sendMessage", lambda r: "Отправить клиенту ответ" in r.params["text"])
+    yes = next(b["callback_data"] for b in buttons(confirm) if b["text"].startswith("✅"))
+    Ticket.objects.filter(pk=ticket.pk).update(llm_response="Новый черновик, которого оператор не видел")
+    bot.fake.push_update(callback_update(CHAT, yes, message_id=100 + len(bot.fake.calls("sendMessage")) - 1))
+    bot.fake.wait_for("editMessageText", lambda r: "Черновик изменился" in r.params["text"])
+    assert not OutboundEmail.objects.exists()
 
 
 def test_reply_sent_and_failed_edit_the_card(bot, run_jobs, smtp_server_auth_fails):

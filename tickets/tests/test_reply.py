@@ -214,3 +214,28 @@ def test_openapi_documents_the_reply_endpoint(api):
     schema = api.get("/api/schema/?format=json").json()
     responses = schema["paths"]["/api/v1/tickets/{id}/reply/"]["post"]["responses"]
     assert {"202", "400", "404", "409"} <= set(responses)
+
+
+def test_a_customer_follow_up_can_be_answered_without_resend(api, ticket, smtp_server, run_jobs):
+    assert api.post(reply_url(ticket.pk), {}, format="json").status_code == 202
+    run_jobs("default")
+    ours = smtp_server.messages[0]["Message-ID"]
+    follow_up = (f"From: petrov@teploset.ru\nSubject: Re: Ошибка E07\nMessage-ID: <follow-up@teploset.ru>\n"
+                 f"In-Reply-To: {ours}\nContent-Type: text/plain; charset=utf-8\n\nНе помогло.").encode()
+    assert ingest_raw(follow_up).ticket == ticket
+    response = api.post(reply_url(ticket.pk), {"text": "Тогда заменим сенсор."}, format="json")
+    assert response.status_code == 202, response.content  # a new question deserves a new answer
+    run_jobs("default")
+    assert len(smtp_server.messages) == 2
+    assert smtp_server.messages[1]["In-Reply-To"] == "<follow-up@teploset.ru>"
+
+
+def test_a_confirmation_sends_only_the_text_it_showed(ticket, redis_conn):
+    from tickets.services import ReplyError, draft_fingerprint, reply_request
+
+    shown = draft_fingerprint(ticket.llm_response)
+    Ticket.objects.filter(pk=ticket.pk).update(llm_response="Другой текст, которого никто не видел")
+    with pytest.raises(ReplyError, match="Черновик изменился"):
+        reply_request(ticket.pk, expected_fingerprint=shown)
+    assert not OutboundEmail.objects.exists()
+    assert reply_request(ticket.pk, expected_fingerprint=draft_fingerprint("Другой текст, которого никто не видел"))
