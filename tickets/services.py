@@ -114,11 +114,15 @@ def reply_request(ticket_id: int, *, user=None, text: str | None = None, resend:
         if ticket.is_auto:
             raise ReplyError("Заявка создана автоматическим письмом (автоответ, уведомление о доставке): ответ не отправляется.")
         last_inbound = (
-            ticket.messages.filter(direction=Message.Direction.INBOUND, parse_status=Message.ParseStatus.PARSED)
-            .order_by("-received_at", "-id").first()
+            # Not a bounce or an out-of-office reply: the answer goes to the customer.
+            ticket.messages.filter(direction=Message.Direction.INBOUND, parse_status=Message.ParseStatus.PARSED,
+                                   is_auto=False)
+            .defer("raw", "body_html").order_by("-received_at", "-id").first()
         )
         to_address = _customer_address(ticket, last_inbound)
         existing = reply_conflict(ticket, last_inbound)
+        if existing and existing.status != OutboundEmail.Status.SENT:  # resend never doubles a pending reply
+            raise ReplyConflict(f"Ответ по заявке #{ticket.number} уже в очереди на отправку.", existing)
         if existing and not resend:
             label = existing.get_status_display().lower()
             raise ReplyConflict(f"Ответ по заявке #{ticket.number} уже есть (статус: {label}). "
@@ -284,14 +288,25 @@ def _mark_failed(outbound: OutboundEmail, error: str) -> None:
     outbound.last_error = error
     outbound.save(update_fields=["status", "last_error"])
     ticket = outbound.ticket
-    # The ticket goes back to "draft ready" so staff see it needs them; processed stays true.
-    ticket.status = Ticket.Status.DRAFT_READY
+    # Back to "draft ready" so staff see it needs them (unless the customer wrote meanwhile or
+    # staff closed it); processed stays true.
+    ticket.status = _status_after_reply(ticket, outbound, Ticket.Status.DRAFT_READY)
     ticket.processing_error = f"Ответ не отправлен: {error}"
     ticket.save(update_fields=["status", "processing_error", "updated_at"])
     logger.warning("reply %s for ticket #%s failed: %s", outbound.pk, ticket.number, error)
     from notifications.events import publish_ticket_event
 
     publish_ticket_event("ticket.reply_failed", ticket)
+
+
+def _status_after_reply(ticket: Ticket, outbound: OutboundEmail, status: str) -> str:
+    """The ticket's status once a reply is settled: ``status``, unless staff closed the ticket or
+    the customer wrote again while the reply waited (their mail must not hide behind "answered")."""
+    if ticket.status == Ticket.Status.CLOSED:
+        return ticket.status
+    newer = ticket.messages.filter(direction=Message.Direction.INBOUND, is_auto=False,
+                                   received_at__gt=outbound.created_at).exists()
+    return Ticket.Status.CUSTOMER_REPLIED if newer else status
 
 
 def _record_sent(outbound: OutboundEmail, email: EmailMultiAlternatives) -> None:
@@ -314,7 +329,7 @@ def _record_sent(outbound: OutboundEmail, email: EmailMultiAlternatives) -> None
             ),
         )
         ticket = outbound.ticket
-        ticket.status = Ticket.Status.ANSWERED
+        ticket.status = _status_after_reply(ticket, outbound, Ticket.Status.ANSWERED)
         ticket.processing_error = ""
         fields = ["status", "processing_error", "updated_at"]
         if ticket.first_response_at is None:

@@ -196,8 +196,20 @@ def _find_ticket(parsed: ParsedMail) -> Ticket | None:
             return reply.ticket
     number = ticket_number_from_subject(parsed.subject)
     if number is not None:
-        return Ticket.objects.filter(number=number).first()
+        ticket = Ticket.objects.filter(number=number).select_related("contact").first()
+        # Ticket numbers are sequential: a bare "[#N]" from a stranger must not let them read or
+        # steer someone else's ticket (the next answer goes to the last writer).
+        if ticket is not None and _is_participant(ticket, parsed.from_address):
+            return ticket
     return None
+
+
+def _is_participant(ticket: Ticket, address: str) -> bool:
+    if not address:
+        return False
+    if address in (ticket.email.lower(), (ticket.contact.email if ticket.contact_id else "").lower()):
+        return True
+    return ticket.messages.filter(direction=Message.Direction.INBOUND, from_address=address).exists()
 
 
 def _thread(message: Message, parsed: ParsedMail) -> tuple[Ticket | None, bool]:

@@ -143,8 +143,16 @@ def test_reply_joins_the_ticket_by_references_to_our_outbound_message(eml):
 
 def test_reply_joins_the_ticket_by_subject_tag(eml):
     ticket = ingest_raw(eml("cp1251_8bit.eml")).ticket
-    raw = _reply("z", subject=f"Ответ: [#{ticket.number}] Ошибка E07", sender=b"other@teploset.ru")
+    raw = _reply("z", subject=f"Ответ: [#{ticket.number}] Ошибка E07")
     assert ingest_raw(raw).ticket == ticket
+
+
+def test_a_strangers_subject_tag_does_not_join_someone_elses_ticket(eml):
+    ticket = ingest_raw(eml("cp1251_8bit.eml")).ticket
+    raw = _reply("s", subject=f"Re: [#{ticket.number}] Ошибка E07", sender=b"stranger@example.org")
+    result = ingest_raw(raw)
+    assert result.created_ticket and result.ticket != ticket
+    assert ticket.messages.count() == 1
 
 
 def test_unrelated_mail_with_same_subject_makes_a_new_ticket(eml):

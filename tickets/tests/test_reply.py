@@ -239,3 +239,29 @@ def test_a_confirmation_sends_only_the_text_it_showed(ticket, redis_conn):
         reply_request(ticket.pk, expected_fingerprint=shown)
     assert not OutboundEmail.objects.exists()
     assert reply_request(ticket.pk, expected_fingerprint=draft_fingerprint("Другой текст, которого никто не видел"))
+
+
+def test_a_bounce_on_the_thread_never_becomes_the_recipient(api, ticket, smtp_server, run_jobs, eml):
+    bounce = eml("bounce.eml").replace(b"MIME-Version", b"In-Reply-To: <cp1251-8bit@example.ru>\nMIME-Version")
+    assert ingest_raw(bounce).ticket == ticket
+    assert api.post(reply_url(ticket.pk), {}, format="json").status_code == 202
+    run_jobs("default")
+    assert smtp_server.messages[0]["To"] == "petrov@teploset.ru"
+
+
+def test_resend_never_doubles_a_pending_reply(api, ticket, redis_conn):
+    assert api.post(reply_url(ticket.pk), {}, format="json").status_code == 202
+    response = api.post(reply_url(ticket.pk), {"resend": True}, format="json")
+    assert response.status_code == 409 and "в очереди" in response.json()["detail"]
+    assert OutboundEmail.objects.count() == 1
+
+
+def test_a_customer_mail_arriving_while_the_reply_waits_is_not_hidden(api, ticket, smtp_server, run_jobs):
+    api.post(reply_url(ticket.pk), {}, format="json")
+    raw = ("From: petrov@teploset.ru\nSubject: Re: Ошибка E07\nMessage-ID: <meanwhile@teploset.ru>\n"
+           "In-Reply-To: <cp1251-8bit@example.ru>\nContent-Type: text/plain; charset=utf-8\n\nЕщё вопрос.").encode()
+    ingest_raw(raw)
+    run_jobs("default")
+    ticket.refresh_from_db()
+    assert len(smtp_server.messages) == 1
+    assert ticket.status == Ticket.Status.CUSTOMER_REPLIED  # not "answered": the new mail needs staff
