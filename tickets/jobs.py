@@ -6,6 +6,7 @@ import django_rq
 from django.conf import settings
 from redis.exceptions import RedisError
 from rq import Retry
+from rq.job import Job
 
 from tickets.models import Ticket
 
@@ -67,10 +68,19 @@ def requeue_stale(older_than_s: int = 600, limit: int = 500) -> int:
                               processing_runs__isnull=True)
         .order_by("created_at").values_list("pk", flat=True)[:limit]
     )
-    if stale:
-        logger.warning("re-queueing %s tickets whose processing never started", len(stale))
-        enqueue_processing_many(stale)
-    return len(stale)
+    if not stale:
+        return 0
+    queue = django_rq.get_queue(NLP_QUEUE)
+    # Deterministic ids: a ticket whose re-queued job still waits (the worker is down) is not
+    # queued again on every poll cycle.
+    waiting = {"queued", "started", "deferred", "scheduled"}
+    jobs = Job.fetch_many([f"process-{pk}" for pk in stale], connection=queue.connection)
+    todo = [pk for pk, job in zip(stale, jobs, strict=True) if job is None or job.get_status() not in waiting]
+    if todo:
+        logger.warning("re-queueing %s tickets whose processing never started", len(todo))
+        queue.enqueue_many([queue.prepare_data(process_ticket, (pk,), timeout=600, job_id=f"process-{pk}")
+                            for pk in todo])
+    return len(todo)
 
 
 def draft_ticket(ticket_id: int, force: bool = False) -> None:

@@ -192,6 +192,28 @@ def _enqueue_send(request: ReplyRequest) -> None:
     OutboundEmail.objects.filter(pk=outbound.pk).update(job_id=job.id)
 
 
+def requeue_stuck_replies(older_than_s: int = 300) -> int:
+    """Queue again replies left "queued" without a live job (Redis was down when staff pressed
+    «Отправить», or Redis lost its data). Called by ``poll_mailbox`` on every cycle."""
+    from datetime import timedelta
+
+    from rq.job import Job
+
+    cutoff = timezone.now() - timedelta(seconds=older_than_s)
+    stuck = list(OutboundEmail.objects.filter(status=OutboundEmail.Status.QUEUED, created_at__lt=cutoff)[:200])
+    if not stuck:
+        return 0
+    import django_rq
+
+    connection = django_rq.get_queue("default").connection
+    jobs = Job.fetch_many([o.job_id or f"missing-{o.pk}" for o in stuck], connection=connection)
+    lost = [o for o, job in zip(stuck, jobs, strict=True) if job is None or job.get_status() in ("failed", "stopped", "canceled")]
+    for outbound in lost:
+        logger.warning("re-queueing reply %s (no live job)", outbound.pk)
+        _enqueue_send(ReplyRequest(outbound=outbound, job_id=None))
+    return len(lost)
+
+
 # --- sending -----------------------------------------------------------------------------------
 
 class TransientSendError(Exception):

@@ -83,6 +83,29 @@ def test_tickets_whose_processing_never_started_are_requeued(eml, redis_conn, se
     assert requeue_stale() == 0  # within the grace period: its job may simply not have run yet
     Ticket.objects.filter(pk=ticket.pk).update(created_at=timezone.now() - timedelta(hours=1))
     assert requeue_stale() == 1
+    assert requeue_stale() == 0  # its job still waits (no worker yet): not queued twice
     assert django_rq.get_queue("nlp").count == 1
     ProcessingRun.objects.create(ticket=ticket, stage="nlp")
     assert requeue_stale() == 0  # processing started: left alone
+
+
+def test_a_reply_left_without_a_job_is_requeued(eml, redis_conn, settings, django_capture_on_commit_callbacks):
+    from datetime import timedelta
+
+    import django_rq
+    from django.utils import timezone
+
+    from tickets.ingest.store import ingest_raw
+    from tickets.models import OutboundEmail
+    from tickets.services import reply_request, requeue_stuck_replies
+
+    ticket = ingest_raw(eml("cp1251_8bit.eml")).ticket
+    redis_conn.flushdb()
+    settings.RQ_QUEUES = {**settings.RQ_QUEUES, "default": {"URL": "redis://127.0.0.1:1/0"}}
+    with django_capture_on_commit_callbacks(execute=True):  # Redis is down when staff press «Отправить»
+        outbound = reply_request(ticket.pk, text="Ответ").outbound
+    settings.RQ_QUEUES = {**settings.RQ_QUEUES, "default": {**settings.RQ_QUEUES["nlp"]}}  # Redis is back
+    OutboundEmail.objects.filter(pk=outbound.pk).update(created_at=timezone.now() - timedelta(hours=1))
+    assert requeue_stuck_replies() == 1
+    assert django_rq.get_queue("default").count == 1
+    assert requeue_stuck_replies() == 0  # its job now exists

@@ -5,7 +5,7 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from tickets import imap, jobs
+from tickets import imap, jobs, services
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +57,9 @@ class Command(BaseCommand):
             requeued = jobs.requeue_stale()
             if requeued:
                 self.stdout.write(f"re-queued {requeued} tickets whose processing never started")
+            replies = services.requeue_stuck_replies()
+            if replies:
+                self.stdout.write(f"re-queued {replies} replies that had no live job")
             return True
         except Exception as exc:  # noqa: BLE001 - the poller must survive server trouble
             logger.exception("mailbox poll failed")
