@@ -287,3 +287,18 @@ def smtp_server_auth_fails(settings):
     settings.EMAIL_HOST_USER, settings.EMAIL_HOST_PASSWORD = "support", "wrong"
     yield server
     server.controller.stop()
+
+
+# --- users ---------------------------------------------------------------------------------------
+
+def make_operator(username: str = "operator", **fields):
+    """A staff user in the operators group, as ops set people up. (Transactional tests flush
+    the rows the migration created, hence "ensure".)"""
+    from django.apps import apps
+    from django.contrib.auth import get_user_model
+
+    from tickets.roles import operators_group_ensure
+
+    user = get_user_model().objects.create_user(username, password=fields.pop("password", "pw"), is_staff=True, **fields)
+    user.groups.add(operators_group_ensure(apps))
+    return user

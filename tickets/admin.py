@@ -229,21 +229,21 @@ class TicketAdmin(admin.ModelAdmin):
 
     # -- bulk actions --
 
-    @admin.action(description="Назначить на меня")
+    @admin.action(description="Назначить на меня", permissions=["change"])
     def assign_to_me(self, request, queryset):
         ids = list(queryset.values_list("pk", flat=True))
         for pk in ids:
             services.ticket_assign(pk, request.user)
         self.message_user(request, f"Назначено на вас: {len(ids)}.", messages.SUCCESS)
 
-    @admin.action(description="Закрыть")
+    @admin.action(description="Закрыть", permissions=["change"])
     def close_tickets(self, request, queryset):
         ids = list(queryset.values_list("pk", flat=True))
         for pk in ids:
             services.ticket_close(pk)
         self.message_user(request, f"Закрыто заявок: {len(ids)}.", messages.SUCCESS)
 
-    @admin.action(description="Перегенерировать черновики")
+    @admin.action(description="Перегенерировать черновики", permissions=["change"])
     def regenerate_drafts(self, request, queryset):
         ids = list(queryset.values_list("pk", flat=True))
         for pk in ids:
@@ -251,7 +251,7 @@ class TicketAdmin(admin.ModelAdmin):
         self.message_user(request, f"Черновики поставлены в очередь: {len(ids)}. Правки в них будут заменены.",
                           messages.SUCCESS)
 
-    @admin.action(description="Отправить ответ (текст черновика)")
+    @admin.action(description="Отправить ответ (текст черновика)", permissions=["change"])
     def send_reply(self, request, queryset):
         sent = 0
         for pk, number in queryset.values_list("pk", "number"):
@@ -425,7 +425,8 @@ class MessageAdmin(admin.ModelAdmin):
     list_filter = ["direction", "parse_status", "is_auto", "source", "received_at"]
     search_fields = ["=message_id", "from_address", "subject"]
     list_select_related = ["ticket"]
-    exclude = ["raw"]
+    # Stored mail is evidence: nothing is editable; HTML is shown only sanitised, on the ticket page.
+    exclude = ["raw", "body_html"]
     readonly_fields = [f.name for f in Message._meta.fields if f.name not in ("raw", "body_html")] + ["raw_link"]
     show_full_result_count = False
 

@@ -20,6 +20,7 @@ from rest_framework.views import APIView
 
 from tickets import selectors, services
 from tickets.api.filters import ContactFilter, TicketFilter
+from tickets.api.permissions import StaffModelPermissions
 from tickets.api.serializers import (
     AttachmentSerializer,
     ContactDetailSerializer,
@@ -51,6 +52,7 @@ from tickets.models import Attachment, Contact, Ticket
 )
 class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.UpdateModelMixin, viewsets.GenericViewSet):
     queryset = Ticket.objects.all()
+    permission_classes = [StaffModelPermissions]
     http_method_names = ["get", "patch", "post", "head", "options"]
     filter_backends = [DjangoFilterBackend, OrderingFilter]
     filterset_class = TicketFilter
@@ -140,6 +142,8 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Upd
     retrieve=extend_schema(summary="Контакт и его заявки (последние 100)"),
 )
 class ContactViewSet(viewsets.ReadOnlyModelViewSet):
+    queryset = Contact.objects.all()
+    permission_classes = [StaffModelPermissions]
     filter_backends = [DjangoFilterBackend, OrderingFilter]
     filterset_class = ContactFilter
     ordering_fields = ["email", "name", "company", "created_at", "ticket_count"]
@@ -154,6 +158,7 @@ class ContactViewSet(viewsets.ReadOnlyModelViewSet):
 
 class AttachmentViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     queryset = Attachment.objects.all()
+    permission_classes = [StaffModelPermissions]
     serializer_class = AttachmentSerializer
 
     @extend_schema(summary="Скачать вложение", responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
@@ -165,6 +170,8 @@ class AttachmentViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
 
 
 class StatsView(APIView):
+    queryset = Ticket.objects.none()  # for the permission check: analytics need "view ticket"
+    permission_classes = [StaffModelPermissions]
     @extend_schema(
         summary="Аналитика за период",
         parameters=[

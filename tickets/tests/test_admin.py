@@ -302,7 +302,7 @@ def test_send_reply_button_saves_then_queues_reply(staff_client, eml, redis_conn
     assert ticket.processed and ticket.status == Ticket.Status.REPLY_QUEUED
     # a second click is refused, visibly
     body = post_change(staff_client, ticket, "_send_reply").content.decode()
-    assert "уже есть" in body and OutboundEmail.objects.filter(ticket=ticket).count() == 1
+    assert "уже в очереди" in body and OutboundEmail.objects.filter(ticket=ticket).count() == 1
 
 
 def test_send_reply_with_empty_draft_shows_the_error(staff_client, eml):

@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from conftest import make_operator
 from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
@@ -72,7 +74,7 @@ def test_mail_to_answer(redis_conn, run_jobs, ai, knowledge_index, smtp_server, 
         assert secret not in prompts
     assert "АНКАТ-7664Микро" in prompts and "12345" in prompts  # the AI needs device and serial
 
-    staff = get_user_model().objects.create_user("eng", password="x", is_staff=True)
+    staff = make_operator("eng")
     client = APIClient()
     client.force_authenticate(staff)
     assert client.post(f"/api/v1/tickets/{ticket.pk}/reply/", {}, format="json").status_code == 202

@@ -4,6 +4,8 @@ import json
 import time
 
 import pytest
+
+from conftest import make_operator
 from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
@@ -18,7 +20,7 @@ DRAFT = "Здравствуйте, Сергей Иванович!\n\nОшибк�
 
 @pytest.fixture
 def staff(db):
-    return get_user_model().objects.create_user("operator", password="pw", is_staff=True)
+    return make_operator()
 
 
 @pytest.fixture
