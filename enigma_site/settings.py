@@ -189,7 +189,9 @@ EMBEDDINGS_BACKEND = env("EMBEDDINGS_BACKEND", default="")  # "", huggingface:<m
 EMBEDDINGS_BASE_URL = env("EMBEDDINGS_BASE_URL", default="")
 EMBEDDINGS_API_KEY = env("EMBEDDINGS_API_KEY", default="")
 EMBEDDINGS_THREADS = env.int("EMBEDDINGS_THREADS", default=1)
-KNOWLEDGE_DIR = Path(env("KNOWLEDGE_DIR", default=str(BASE_DIR / "data" / "knowledge_base")))
+# Under ENIGMA_DATA_DIR (the compose volume): manuals dropped there are indexed. When the folder
+# does not exist at all, build_knowledge_index indexes the shipped sample manuals (the demo).
+KNOWLEDGE_DIR = Path(env("KNOWLEDGE_DIR", default=str(DATA_DIR / "knowledge_base")))
 FAISS_INDEX_DIR = Path(env("FAISS_INDEX_DIR", default=str(DATA_DIR / "faiss_index")))
 TELEGRAM_BOT_TOKEN = env("TELEGRAM_BOT_TOKEN", default="")
 TELEGRAM_API_URL = env("TELEGRAM_API_URL", default="")

@@ -108,7 +108,11 @@ def _personal(ticket: Ticket) -> dict:
 
 
 def retrieval_query(ticket: Ticket) -> str:
-    text = ticket.masked_text or ticket.summary or ticket.subject
+    """What to search the manuals for. The subject is the customer's own words, never masked:
+    it is scrubbed like the prompt, since a remote embeddings backend would receive it."""
+    text = ticket.masked_text or ticket.summary
+    if not text:
+        text = scrub(ticket.subject, **_personal(ticket), keep=(ticket.device_serial,)).text
     return f"{ticket.device_type} {text}".strip()[:QUERY_CHARS]
 
 
@@ -248,6 +252,13 @@ def _last_draft_sha(ticket: Ticket) -> str:
     return run.result.get("draft_sha256", "") if run else ""
 
 
+def _already_sent(ticket: Ticket) -> bool:
+    """The current text went out already (a customer's follow-up then needs a fresh draft).
+    A staff edit that was never sent stays protected, follow-up or not."""
+    last = ticket.outbound_emails.filter(status=OutboundEmail.Status.SENT).order_by("-created_at").first()
+    return last is not None and last.body.strip() == ticket.llm_response.strip()
+
+
 def skip_reason(ticket: Ticket, *, force: bool = False) -> str:
     """Why a new draft must not replace what the ticket has ('' to go ahead). ``force`` (staff
     asked to regenerate) overrides only the protection of a draft staff edited."""
@@ -257,7 +268,7 @@ def skip_reason(ticket: Ticket, *, force: bool = False) -> str:
         return f"статус «{ticket.get_status_display()}» — черновик не меняется"
     if ticket.outbound_emails.filter(status__in=[OutboundEmail.Status.QUEUED, OutboundEmail.Status.SENDING]).exists():
         return "ответ уже в очереди на отправку"
-    if (not force and ticket.llm_response.strip() and ticket.status != Ticket.Status.CUSTOMER_REPLIED
+    if (not force and ticket.llm_response.strip() and not _already_sent(ticket)
             and _sha(ticket.llm_response) != _last_draft_sha(ticket)):
         return "черновик изменён сотрудником — не перезаписывается"
     return ""

@@ -175,6 +175,8 @@ def test_customer_reply_gets_a_fresh_draft(search_index, ai_server, ticket):
     ticket.status = Ticket.Status.CUSTOMER_REPLIED
     ticket.llm_response = "Прошлый отправленный ответ"
     ticket.save()
+    OutboundEmail.objects.create(ticket=ticket, to_address="i.petrov@teploset.ru", subject="Re", message_id="<p@x>",
+                                 body="Прошлый отправленный ответ", status=OutboundEmail.Status.SENT)
     assert ticket_draft(ticket.pk).kind == "ai"
     ticket.refresh_from_db()
     assert ticket.status == Ticket.Status.DRAFT_READY and ticket.llm_response != "Прошлый отправленный ответ"
@@ -219,3 +221,20 @@ def test_template_apologises_to_an_upset_customer(settings):
     ticket_draft(angry.pk)
     assert "извинения" not in Ticket.objects.get(pk=calm.pk).llm_response
     assert "Приносим извинения" in Ticket.objects.get(pk=angry.pk).llm_response
+
+
+def test_a_follow_up_keeps_an_unsent_staff_edit_but_replaces_a_sent_answer(settings):
+    from knowledge.drafting import ticket_draft
+
+    settings.AI_BASE_URL = ""
+    ticket = Ticket.objects.create(subject="Ошибка", masked_text="Прибор показывает ошибку E07.",
+                                   email="client@example.ru")
+    ticket_draft(ticket.pk)
+    Ticket.objects.filter(pk=ticket.pk).update(llm_response="Правка инженера, ещё не отправлена",
+                                               status=Ticket.Status.CUSTOMER_REPLIED)
+    assert ticket_draft(ticket.pk).kind == "skipped"
+    assert Ticket.objects.get(pk=ticket.pk).llm_response == "Правка инженера, ещё не отправлена"
+
+    OutboundEmail.objects.create(ticket=ticket, to_address="client@example.ru", subject="Re", message_id="<s@x>",
+                                 body="Правка инженера, ещё не отправлена", status=OutboundEmail.Status.SENT)
+    assert ticket_draft(ticket.pk).kind == "template"  # that text went out: the follow-up gets a new draft
