@@ -165,16 +165,11 @@ def _run_coroutine(coro):
     never reuses its parent's) also keeps channels_redis's connection pool warm.
     """
     try:
-        asyncio.get_running_loop()
+        running = asyncio.get_running_loop()
     except RuntimeError:
-        pass
-    else:  # called from async code through a sync wrapper: let asgiref handle it
-        from asgiref.sync import async_to_sync
-
-        async def wrapper():
-            return await coro
-
-        return async_to_sync(wrapper)()
+        running = None
+    if running is not None:  # sync code called straight from a coroutine: don't block its loop
+        return running.create_task(coro)
     state = getattr(_thread_state, "loop", None)
     if state is None or state[0] != os.getpid() or state[1].is_closed():
         state = _thread_state.loop = (os.getpid(), asyncio.new_event_loop())

@@ -181,6 +181,9 @@ def _reply_to(callback: CallbackQuery) -> ReplyParameters | None:
 def build_router() -> Router:
     """A fresh router per dispatcher (aiogram attaches a router to one parent only)."""
     router = Router(name="enigma")
+    # Only private chats: drafts and customer details must never be posted into a group.
+    router.message.filter(F.chat.type == "private")
+    router.callback_query.filter(F.message.chat.type == "private")
     router.message.register(start_with_code, CommandStart(deep_link=True))
     router.message.register(start, CommandStart())
     router.message.register(help_, Command("help"))

@@ -166,13 +166,13 @@ def user_json(user_id: int, username: str = "staff") -> dict:
     return {"id": user_id, "is_bot": False, "first_name": "Иван", "username": username}
 
 
-def message_update(user_id: int, text: str, chat_id: int | None = None) -> dict:
+def message_update(user_id: int, text: str, chat_id: int | None = None, chat_type: str = "private") -> dict:
     chat_id = chat_id or user_id
     entities = []
     if text.startswith("/"):
         entities = [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]
     return {"message": {"message_id": next(_ids), "date": int(time.time()),
-                        "chat": {"id": chat_id, "type": "private", "first_name": "Иван"},
+                        "chat": {"id": chat_id, "type": chat_type, "first_name": "Иван"},
                         "from": user_json(user_id), "text": text, "entities": entities}}
 
 

@@ -291,3 +291,14 @@ def test_bot_gets_events_again_after_redis_restart(transactional_db, redis_conn,
     finally:
         harness.stop()
         server.kill()
+
+
+def test_group_chats_get_nothing_even_from_linked_staff(bot):
+    user = make_staff()
+    link_chat(user, CHAT)
+    ticket = make_ticket(llm_response=DRAFT, status=Ticket.Status.DRAFT_READY)
+    group = -100123
+    bot.fake.push_update(message_update(CHAT, f"/ticket {ticket.number}", chat_id=group, chat_type="supergroup"))
+    bot.fake.push_update(message_update(CHAT, "/help"))  # a marker processed after the group message
+    bot.fake.wait_for("sendMessage", lambda r: to_chat(CHAT)(r))
+    assert not [r for r in bot.fake.calls("sendMessage") if to_chat(group)(r)]
