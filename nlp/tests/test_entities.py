@@ -95,3 +95,17 @@ def test_legal_form_in_lowercase(text, company):
 
 def test_lowercase_words_like_ao_are_not_companies():
     assert ents("ао и ип — это просто буквы в тексте про прибор").company == ""
+
+
+@pytest.mark.parametrize(("text", "device"), [
+    ("Сигнал-4М зав. № 4М-1020 не включается", "Сигнал-4М"),
+    ("стационарный газоскан 200 пищит", "ГАЗОСКАН-200"),
+    ("ЭКОТЕСТ-3 показывает E2", "ЭКОТЕСТ-3"),
+    ("у ГАЗОСКАН-300 треснул корпус", "ГАЗОСКАН-300"),  # a family model we do not list yet
+])
+def test_devices_of_the_knowledge_base(text, device):
+    assert ents(text).device_type == device
+
+
+def test_an_alarm_signal_is_not_a_device():
+    assert ents("звуковой сигнал 90 дБ не слышен").device_type == ""
