@@ -42,3 +42,20 @@ def reset_index_cache() -> None:
 def _reset(*, setting, **kwargs):
     if setting in ("FAISS_INDEX_DIR", "EMBEDDINGS_BACKEND"):
         reset_index_cache()
+
+
+def warm_up() -> dict:
+    """Load the embeddings model and the current index now (a worker calls this before it
+    forks a child per job, so drafts do not load them again each time)."""
+    import time
+
+    from knowledge.embeddings import get_embeddings
+
+    started = time.perf_counter()
+    get_embeddings().embed(["прогрев"])
+    try:
+        get_index()
+        index = "loaded"
+    except IndexNotBuilt:
+        index = "not built"
+    return {"ms": round((time.perf_counter() - started) * 1000, 1), "index": index}

@@ -8,7 +8,6 @@ token so that related words of one family meet («поверка» / «межп�
 from __future__ import annotations
 
 import re
-import threading
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -27,20 +26,11 @@ STOPWORDS = frozenset("""
 эти это этот я подсказать пожалуйста здравствуйте добрый день спасибо нужно надо можно ли
 """.split())
 
-_morph = None
-_morph_lock = threading.Lock()
-
-
 def get_morph():
-    """The pymorphy3 analyzer, loaded once per process on first use."""
-    global _morph
-    if _morph is None:
-        with _morph_lock:
-            if _morph is None:
-                import pymorphy3
+    """The pymorphy3 analyzer, shared with the nlp app: one per process."""
+    from nlp.loaders import get_morph as nlp_morph
 
-                _morph = pymorphy3.MorphAnalyzer(lang="ru")
-    return _morph
+    return nlp_morph()
 
 
 @lru_cache(maxsize=200_000)

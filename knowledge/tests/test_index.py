@@ -85,3 +85,16 @@ def test_uploaded_document_is_indexed(db, index_dir, settings, tmp_path):
     assert report.indexed == ["ekotest.pdf"]
     hits = knowledge_search("ошибка Er1 насос", 1)
     assert hits[0].document == "Загруженное руководство ЭКОТЕСТ" and hits[0].page == 3
+
+
+def test_worker_warm_up_loads_the_index_once_it_exists(db, index_dir, search_index):
+    from knowledge.retrieval import get_index, warm_up
+
+    assert warm_up()["index"] == "loaded"
+    assert get_index() is get_index()  # cached for the forked children
+
+
+def test_worker_warm_up_without_an_index(db, index_dir):
+    from knowledge.retrieval import warm_up
+
+    assert warm_up()["index"] == "not built"

@@ -55,7 +55,7 @@ def test_models_load_once_per_process():
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 def test_a_child_forked_after_warm_up_loads_nothing():
-    """What nlp.worker.PreloadedWorker relies on: RQ forks per job after the parent warmed up."""
+    """What tickets.worker.PreloadedWorker relies on: RQ forks per job after the parent warmed up."""
     loaders.warm_up()
     read, write = os.pipe()
     pid = os.fork()

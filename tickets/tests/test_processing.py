@@ -109,7 +109,7 @@ def test_an_nlp_failure_is_recorded_not_raised(monkeypatch, django_capture_on_co
 @pytest.mark.django_db
 def test_rq_job_path_loads_models_once_per_worker(run_jobs, monkeypatch):
     """Two tickets through the real queue in one SimpleWorker: the models are loaded at most
-    once (the recommended NLP worker is SimpleWorker or nlp.worker.PreloadedWorker)."""
+    once (the recommended NLP worker is SimpleWorker or tickets.worker.PreloadedWorker)."""
     from tickets.jobs import enqueue_processing
 
     monkeypatch.setattr("tickets.jobs.enqueue_draft", lambda pk: None)
