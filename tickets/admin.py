@@ -144,6 +144,10 @@ class TicketForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         if "assignee" in self.fields:
             self.fields["assignee"].queryset = get_user_model().objects.filter(is_staff=True, is_active=True)
+        # The page carries the values it was opened with, so "changed" means "changed by the
+        # operator", not "differs from what a worker wrote since" (see TicketAdmin.save_model).
+        for field in self.fields.values():
+            field.show_hidden_initial = True
 
 
 @admin.register(Ticket)
@@ -313,6 +317,21 @@ class TicketAdmin(admin.ModelAdmin):
             "status_color": STATUS_COLORS.get(ticket.status, "#607d8b"),
             "priority_color": PRIORITY_COLORS.get(ticket.priority, "#607d8b"),
         }
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            return super().save_model(request, obj, form, change)
+        # Write only what the operator changed: the page may be minutes old, and a full save
+        # would put back the status the reply worker or the drafting job has set since.
+        fields = list(form.changed_data)
+        if "status" in fields:
+            if obj.status == Ticket.Status.CLOSED:
+                obj.closed_at = timezone.now()
+            else:
+                obj.closed_at = None
+            fields.append("closed_at")
+        if fields:
+            obj.save(update_fields=[*fields, "updated_at"])
 
     def response_change(self, request, obj):
         if "_send_reply" in request.POST:

@@ -427,3 +427,24 @@ def test_health_endpoints(client, redis_conn):
     ready = client.get("/readyz")
     assert ready.status_code == 200
     assert ready.json()["checks"]["database"] == "ok" and ready.json()["checks"]["redis"] == "ok"
+
+
+def test_saving_an_old_page_does_not_undo_what_happened_since(staff_client, eml):
+    ticket = ingest_raw(eml("cp1251_8bit.eml")).ticket
+    page = staff_client.get(reverse("admin:tickets_ticket_change", args=[ticket.pk])).content.decode()
+    assert 'name="initial-status"' in page  # the form remembers what the operator saw
+    # While the page is open, the reply worker marks the ticket answered.
+    Ticket.objects.filter(pk=ticket.pk).update(status=Ticket.Status.ANSWERED)
+    stale = {"initial-status": "new", "initial-priority": ticket.priority, "initial-assignee": "",
+             "initial-llm_response": ""}
+    post_change(staff_client, ticket, "_continue", llm_response="Заметка оператора", **stale)
+    ticket.refresh_from_db()
+    assert ticket.llm_response == "Заметка оператора"
+    assert ticket.status == Ticket.Status.ANSWERED  # not reverted to the page's "new"
+
+
+def test_closing_in_the_admin_stamps_closed_at(staff_client, eml):
+    ticket = ingest_raw(eml("cp1251_8bit.eml")).ticket
+    post_change(staff_client, ticket, "_continue", status="closed")
+    ticket.refresh_from_db()
+    assert ticket.status == Ticket.Status.CLOSED and ticket.closed_at is not None
