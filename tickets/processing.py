@@ -59,28 +59,39 @@ def ticket_process(ticket_id: int) -> None:
     from nlp.service import analyze, backend_names
 
     started = time.perf_counter()
+    last = (Message.objects.filter(ticket_id=ticket_id, direction=Message.Direction.INBOUND)
+            .only("id", "message_id", "body_text", "from_address").order_by("-received_at", "-id").first())
+    # Analyse with no lock held: the models take milliseconds, and the reply service, the
+    # admin and the poller must not wait on this ticket's row meanwhile.
+    backend = "nlp"
+    try:
+        backend = backend_names()
+        analysis = analyze(last.body_text if last else "", sender_email=last.from_address if last else "")
+        result = analysis.to_dict()
+        result["timings_ms"] = analysis.timings_ms
+        failure = None
+    except Exception as exc:  # a bad mail or a broken model must not kill the worker
+        logger.exception("nlp failed for ticket %s", ticket_id)
+        result, failure = None, exc
     with transaction.atomic():
         ticket = Ticket.objects.select_for_update().filter(pk=ticket_id).first()
         if ticket is None:
             logger.warning("ticket %s vanished before processing", ticket_id)
             return
-        last = ticket.messages.filter(direction=Message.Direction.INBOUND).order_by("-received_at", "-id").first()
         if ticket.status == Ticket.Status.NEW:
             ticket.status = Ticket.Status.PROCESSING
-        backend = "nlp"
-        try:
-            backend = backend_names()
-            analysis = analyze(last.body_text if last else "", sender_email=last.from_address if last else "")
-            result = analysis.to_dict()
-            result["timings_ms"] = analysis.timings_ms
-            values = _field_values(ticket, result, last.from_address if last else "")
-        except Exception as exc:  # a bad mail or a broken model must not kill the worker
-            logger.exception("nlp failed for ticket %s", ticket_id)
-            ticket.processing_error = f"Ошибка анализа текста: {type(exc).__name__}: {exc}"[:2000]
+        if failure is None:
+            try:
+                values = _field_values(ticket, result, last.from_address if last else "")
+            except Exception as exc:  # noqa: BLE001 - an unexpected result shape is a failure too
+                logger.exception("nlp result unusable for ticket %s", ticket_id)
+                failure = exc
+        if failure is not None:
+            ticket.processing_error = f"Ошибка анализа текста: {type(failure).__name__}: {failure}"[:2000]
             ticket.save(update_fields=["status", "processing_error", "updated_at"])
             ProcessingRun.objects.create(
                 ticket=ticket, stage=NLP_STAGE, backend=backend[:255], ok=False,
-                latency_ms=(time.perf_counter() - started) * 1000, error=f"{type(exc).__name__}: {exc}"[:5000],
+                latency_ms=(time.perf_counter() - started) * 1000, error=f"{type(failure).__name__}: {failure}"[:5000],
                 result={"message_id": last.message_id if last else None},
             )
             return

@@ -7,7 +7,7 @@ import logging
 import smtplib
 import socket
 from dataclasses import dataclass
-from email.utils import make_msgid
+from email.utils import formataddr, make_msgid
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -272,7 +272,7 @@ def build_reply_email(outbound: OutboundEmail) -> EmailMultiAlternatives:
     email = EmailMultiAlternatives(
         subject=outbound.subject,
         body=outbound.body,
-        from_email=f"{settings.SUPPORT_NAME} <{settings.SUPPORT_EMAIL}>",
+        from_email=formataddr((settings.SUPPORT_NAME, settings.SUPPORT_EMAIL)),  # quotes names with commas
         to=[outbound.to_address],
         headers=headers,
     )
