@@ -28,7 +28,14 @@ def get_index() -> KnowledgeIndex:
         return cached
     with _lock:
         if _cached is None or _cached.path != version:
-            _cached = KnowledgeIndex.load(version)
+            try:
+                _cached = KnowledgeIndex.load(version)
+            except FileNotFoundError:
+                # Two quick builds pruned the version we resolved: take the newest one.
+                version = current_version(root)
+                if version is None:
+                    raise IndexNotBuilt(root) from None
+                _cached = KnowledgeIndex.load(version)
         return _cached
 
 

@@ -481,6 +481,10 @@ class AttachmentAdmin(admin.ModelAdmin):
     readonly_fields = ["message", "filename", "content_type", "size", "sha256", "is_inline", "content_id", "download_link"]
     exclude = ["file"]
 
+    def get_queryset(self, request):
+        # The list shows the message's subject only: not its raw bytes or bodies.
+        return super().get_queryset(request).defer("message__raw", "message__body_text", "message__body_html")
+
     def has_add_permission(self, request):
         return False
 

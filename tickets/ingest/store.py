@@ -182,18 +182,15 @@ def _find_ticket(parsed: ParsedMail) -> Ticket | None:
     """The ticket this mail continues: by In-Reply-To/References, then by the [#N] subject tag."""
     ids = [i for i in [parsed.in_reply_to, *reversed(parsed.references)] if i]
     if ids:
-        known = (
+        ticket_id = (
             Message.objects.filter(message_id__in=ids, ticket__isnull=False)
             .exclude(message_id=parsed.message_id)
-            .select_related("ticket")
             .order_by("-received_at")
+            .values_list("ticket_id", flat=True)  # never the raw bytes of the thread
             .first()
-        )
-        if known:
-            return known.ticket
-        reply = OutboundEmail.objects.filter(message_id__in=ids).select_related("ticket").first()
-        if reply:
-            return reply.ticket
+        ) or OutboundEmail.objects.filter(message_id__in=ids).values_list("ticket_id", flat=True).first()
+        if ticket_id:
+            return Ticket.objects.get(pk=ticket_id)
     number = ticket_number_from_subject(parsed.subject)
     if number is not None:
         ticket = Ticket.objects.filter(number=number).select_related("contact").first()
