@@ -37,6 +37,9 @@ class AIRequestRejected(AIError):
 
     def __init__(self, status: int, message: str):
         self.status = status
+        if status == 0:  # refused before any HTTP exchange
+            super().__init__(f"Запрос к ИИ невозможен: {message}")
+            return
         hint = {401: "неверный AI_API_KEY", 403: "доступ запрещён", 404: "неверный AI_BASE_URL или AI_MODEL",
                 413: "слишком длинный запрос"}.get(status, "запрос отклонён")
         super().__init__(f"ИИ отклонил запрос: HTTP {status} ({hint}): {message}")
@@ -119,10 +122,13 @@ class OpenAICompatibleClient:
                     response = client.post(url, json=payload)
                 except httpx.TimeoutException:
                     errors.append(f"таймаут {self.timeout:g} с")
+                except (httpx.UnsupportedProtocol, httpx.InvalidURL, httpx.LocalProtocolError) as exc:
+                    # A misconfigured AI_BASE_URL: no retry will fix it.
+                    raise AIRequestRejected(0, f"неверный AI_BASE_URL {self.base_url!r}: {exc}") from exc
                 except httpx.TransportError as exc:
                     errors.append(f"нет соединения: {exc}")
                 else:
-                    if response.status_code == 429 or response.status_code >= 500:
+                    if response.status_code in (408, 429) or response.status_code >= 500:
                         errors.append(f"HTTP {response.status_code}: {_error_message(response)}")
                     elif response.status_code >= 400:
                         raise AIRequestRejected(response.status_code, _error_message(response))

@@ -238,3 +238,19 @@ def test_a_follow_up_keeps_an_unsent_staff_edit_but_replaces_a_sent_answer(setti
     OutboundEmail.objects.create(ticket=ticket, to_address="client@example.ru", subject="Re", message_id="<s@x>",
                                  body="Правка инженера, ещё не отправлена", status=OutboundEmail.Status.SENT)
     assert ticket_draft(ticket.pk).kind == "template"  # that text went out: the follow-up gets a new draft
+
+
+def test_a_misconfigured_ai_url_fails_at_once_and_says_so(search_index, ticket, settings):
+    settings.AI_BASE_URL, settings.AI_API_KEY, settings.AI_MODEL = "localhost:9/v1", "k", "m"  # no scheme
+    outcome = ticket_draft(ticket.pk)  # not raised: RQ must not retry a configuration error
+    ticket.refresh_from_db()
+    assert "неверный AI_BASE_URL" in ticket.processing_error
+    assert outcome.error and ticket.draft_kind == "template"  # the ticket stays usable
+
+
+def test_408_is_retried_like_a_timeout(search_index, ai_server, ticket):
+    ai_server.then(("status", 408, {"error": {"message": "Request Timeout"}}))
+    ticket_draft(ticket.pk)
+    assert len(ai_server.requests) == 2
+    ticket.refresh_from_db()
+    assert ticket.draft_kind == "ai"
