@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from conftest import make_operator
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
@@ -24,18 +23,6 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(autouse=True)
 def exact_counts(settings):
     settings.API_COUNT_CACHE_SECONDS = 0  # tests change rows between requests
-
-
-@pytest.fixture
-def staff(django_user_model):
-    return make_operator(first_name="Анна")
-
-
-@pytest.fixture
-def api(staff):
-    client = APIClient()
-    client.force_authenticate(staff)
-    return client
 
 
 @pytest.fixture

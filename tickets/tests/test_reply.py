@@ -5,7 +5,6 @@ import time
 
 import pytest
 
-from conftest import make_operator
 from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
@@ -16,18 +15,6 @@ from tickets.models import Message, OutboundEmail, Ticket
 pytestmark = pytest.mark.django_db(transaction=True)
 
 DRAFT = "Здравствуйте, Сергей Иванович!\n\nОшибка E07 означает загрязнение сенсора. Выполните калибровку по разделу 5.\n\nС уважением, служба поддержки"
-
-
-@pytest.fixture
-def staff(db):
-    return make_operator()
-
-
-@pytest.fixture
-def api(staff):
-    client = APIClient()
-    client.force_authenticate(staff)
-    return client
 
 
 @pytest.fixture
