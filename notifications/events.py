@@ -69,9 +69,6 @@ def admin_url(ticket_id: int) -> str:
 
 # --- masking -----------------------------------------------------------------------------------
 
-_EMAIL_RE = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-
-
 def masked_summary(ticket) -> str:
     """The summary as it may leave the database (events, Telegram).
 
@@ -88,16 +85,14 @@ def masked_summary(ticket) -> str:
 
 
 def mask_known_pii(text: str, *, full_name="", phone="", email="", company="", serial="") -> str:
-    text = _EMAIL_RE.sub("[EMAIL]", text)
-    if email:
-        text = text.replace(email, "[EMAIL]")
+    # The same scrubber as the AI prompt: every inflected form of the name ("Петрову"), any
+    # phone or e-mail; then the company, then the nlp masker (INN, SNILS, addresses, ...).
+    from knowledge.privacy import scrub
+
+    text = scrub(text, names=tuple(n for n in (full_name,) if n), phones=tuple(p for p in (phone,) if p),
+                 emails=tuple(e for e in (email,) if e), keep=tuple(k for k in (serial,) if k)).text
     if company and len(company) >= 3:
         text = re.sub(re.escape(company), "[ОРГАНИЗАЦИЯ]", text, flags=re.IGNORECASE)
-    for part in (full_name or "").split():
-        if len(part.strip(".")) >= 3:
-            text = re.sub(rf"(?<!\w){re.escape(part)}(?!\w)", "[ФИО]", text, flags=re.IGNORECASE)
-    if phone:
-        text = text.replace(phone, "[ТЕЛЕФОН]")
     try:
         from nlp.masking import mask
         from nlp.results import Span

@@ -139,3 +139,8 @@ def test_redis_down_does_not_break_saving_a_ticket(settings, events_channel, cap
 def test_unknown_event_is_refused():
     with pytest.raises(ValueError):
         events.build_ticket_event("ticket.exploded", Ticket(pk=1, number=1))
+
+
+def test_masking_catches_inflected_names():
+    text = events.mask_known_pii("Просьба перезвонить Петрову Сергею, он ждёт с утра", full_name="Петров Сергей Иванович")
+    assert "Петров" not in text and "Серге" not in text and "перезвонить" in text
